@@ -1,0 +1,221 @@
+"""TF-Locoformer building blocks: RMS group norm, conv SwiGLU FFN, RoPE attention, block.
+
+Sequences are [N, L, D] (N folds batch with the other axis). Time-path modules of a causal
+model carry streaming state as a list of tensors: ``forward(x, ..., state)`` returns
+``(y, new_state)``; ``state=None`` starts a stream (zeros), so a whole clip and the same
+clip fed in pieces go through the same code.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from fastuss_fx.config import PathConfig
+from fastuss_fx.model.reparam import RepConv1d
+
+QUERY_BLOCK = 16
+"""Queries processed together by causal windowed attention on whole clips (frames)."""
+
+_MASKED = -1e9
+
+
+class RMSGroupNorm(nn.Module):
+    """RMS norm over groups of features at each position, with a per-feature gain.
+
+    The gain is folded into the following layer by ``fuse()`` of the owner (then ``gain`` is None).
+    """
+
+    def __init__(self, dim: int, groups: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.groups, self.eps = groups, eps
+        self.gain: nn.Parameter | None = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        g = x.unflatten(-1, (self.groups, -1))
+        x = (g * torch.rsqrt(g.pow(2).mean(dim=-1, keepdim=True) + self.eps)).flatten(-2)
+        return x if self.gain is None else x * self.gain
+
+    def take_gain(self) -> Tensor:
+        """Remove and return the gain (for folding into the next layer)."""
+        gain = self.gain.detach().clone()
+        self.gain = None
+        return gain
+
+
+class ConvSwiGLU(nn.Module):
+    """Norm -> conv (D -> 2H) -> SwiGLU -> conv (H -> D), with a residual connection."""
+
+    def __init__(self, dim: int, groups: int, cfg: PathConfig, causal: bool) -> None:
+        super().__init__()
+        self.norm = RMSGroupNorm(dim, groups)
+        self.conv_in = RepConv1d(dim, 2 * cfg.ffn_hidden, cfg.kernel, cfg.branch_kernels, causal)
+        self.conv_out = RepConv1d(cfg.ffn_hidden, dim, cfg.kernel, cfg.branch_kernels, causal)
+
+    @property
+    def n_state(self) -> int:
+        return self.conv_in.n_state + self.conv_out.n_state
+
+    def initial_state(self, n: int, like: Tensor) -> list[Tensor]:
+        return self.conv_in.initial_state(n, like) + self.conv_out.initial_state(n, like)
+
+    def forward(self, x: Tensor, state: list[Tensor] | None = None) -> tuple[Tensor, list[Tensor]]:
+        n_in = self.conv_in.n_state
+        state_in, state_out = (state[:n_in], state[n_in:]) if state else (None, None)
+        h, new_in = self.conv_in(self.norm(x).transpose(1, 2), state_in)  # [N, 2H, L]
+        value, gate = h.chunk(2, dim=1)
+        h, new_out = self.conv_out(value * F.silu(gate), state_out)
+        return x + h.transpose(1, 2), new_in + new_out
+
+    @torch.no_grad()
+    def fuse(self) -> None:
+        if self.norm.gain is not None:
+            self.conv_in.fold_input_gain(self.norm.take_gain())
+        self.conv_in.fuse()
+        self.conv_out.fuse()
+
+
+class RotaryEmbedding(nn.Module):
+    """Rotary position embedding on the last axis (half-split convention)."""
+
+    def __init__(self, head_dim: int, base: float = 10000.0) -> None:
+        super().__init__()
+        inv_freq = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+        self.register_buffer("inv_freq", inv_freq, persistent=False)
+
+    def forward(self, x: Tensor, positions: Tensor) -> Tensor:
+        angles = positions[:, None].to(x.dtype) * self.inv_freq  # [L, E/2]
+        cos, sin = angles.cos(), angles.sin()
+        x1, x2 = x.chunk(2, dim=-1)
+        return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+
+
+class SelfAttention(nn.Module):
+    """Norm -> multi-head self-attention with RoPE -> projection, with a residual connection.
+
+    Non-causal: full attention at the given positions. Causal (``window`` set): each query
+    sees itself and the ``window - 1`` frames before it; keys/values of those frames are the
+    streaming state (stored un-rotated; RoPE is applied with positions relative to each query
+    block, so arbitrarily long streams keep full precision).
+    """
+
+    use_sdpa = False  # fused kernel (saves memory on GPU); FlopCounterMode cannot see it
+
+    def __init__(self, dim: int, groups: int, cfg: PathConfig, window: int | None = None) -> None:
+        super().__init__()
+        self.heads, self.window = cfg.heads, window
+        self.head_dim = cfg.attention_dim // cfg.heads
+        self.norm = RMSGroupNorm(dim, groups)
+        self.qkv = nn.Linear(dim, 3 * cfg.attention_dim)
+        self.out = nn.Linear(cfg.attention_dim, dim)
+        self.rope = RotaryEmbedding(self.head_dim)
+
+    @property
+    def n_state(self) -> int:
+        return 0 if self.window is None else 3
+
+    def initial_state(self, n: int, like: Tensor) -> list[Tensor]:
+        if self.window is None:
+            return []
+        past = self.window - 1
+        zeros = like.new_zeros(n, self.heads, past, self.head_dim)
+        return [zeros, zeros.clone(), like.new_full((past,), _MASKED)]
+
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None = None) -> Tensor:
+        if self.use_sdpa:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        scores = (q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim)
+        if bias is not None:
+            scores = scores + bias
+        return torch.softmax(scores, dim=-1) @ v
+
+    def forward(self, x: Tensor, positions: Tensor | None = None, state: list[Tensor] | None = None) -> tuple[Tensor, list[Tensor]]:
+        n, length, _ = x.shape
+        q, k, v = self.qkv(self.norm(x)).unflatten(-1, (3, self.heads, self.head_dim)).permute(2, 0, 3, 1, 4)  # [N, H, L, E] each
+        if self.window is None:
+            y, new_state = self._attend(self.rope(q, positions), self.rope(k, positions), v), []
+        else:
+            y, new_state = self._windowed(q, k, v, state or self.initial_state(n, x))
+        return x + self.out(y.transpose(1, 2).flatten(-2)), new_state
+
+    def _windowed(self, q: Tensor, k: Tensor, v: Tensor, state: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
+        past = self.window - 1
+        k_past, v_past, key_bias = state
+        k_all, v_all = torch.cat([k_past, k], dim=2), torch.cat([v_past, v], dim=2)
+        key_bias = torch.cat([key_bias, key_bias.new_zeros(q.shape[2])])  # [past + L]
+        outputs = []
+        for start in range(0, q.shape[2], QUERY_BLOCK):
+            stop = min(start + QUERY_BLOCK, q.shape[2])
+            span = stop - start + past  # keys visible to this block
+            qi = torch.arange(past, span, device=q.device)  # query positions within the block
+            kj = torch.arange(span, device=q.device)
+            allowed = (kj[None, :] <= qi[:, None]) & (kj[None, :] >= qi[:, None] - past)
+            bias = torch.where(allowed, 0.0, _MASKED) + key_bias[start : start + span]
+            qb = self.rope(q[:, :, start:stop], qi.float())
+            kb = self.rope(k_all[:, :, start : start + span], kj.float())
+            outputs.append(self._attend(qb, kb, v_all[:, :, start : start + span], bias))
+        keep = k_all.shape[2] - past
+        return torch.cat(outputs, dim=2), [k_all[:, :, keep:], v_all[:, :, keep:], key_bias[keep:]]
+
+    @torch.no_grad()
+    def fuse(self) -> None:
+        if self.norm.gain is not None:
+            self.qkv.weight.mul_(self.norm.take_gain()[None, :])
+
+
+class LocoPath(nn.Module):
+    """One path of a TF-Locoformer block: [ConvSwiGLU] -> attention -> ConvSwiGLU (macaron)."""
+
+    def __init__(self, dim: int, groups: int, cfg: PathConfig, causal: bool = False, window: int | None = None) -> None:
+        super().__init__()
+        self.ffn_in = ConvSwiGLU(dim, groups, cfg, causal) if cfg.macaron else None
+        self.attention = SelfAttention(dim, groups, cfg, window if causal else None)
+        self.ffn_out = ConvSwiGLU(dim, groups, cfg, causal)
+
+    def _stages(self) -> list[nn.Module]:
+        return [m for m in (self.ffn_in, self.attention, self.ffn_out) if m is not None]
+
+    @property
+    def n_state(self) -> int:
+        return sum(stage.n_state for stage in self._stages())
+
+    def initial_state(self, n: int, like: Tensor) -> list[Tensor]:
+        return [s for stage in self._stages() for s in stage.initial_state(n, like)]
+
+    def forward(self, x: Tensor, positions: Tensor | None = None, state: list[Tensor] | None = None) -> tuple[Tensor, list[Tensor]]:
+        new_state: list[Tensor] = []
+        for stage in self._stages():
+            mine, state = (state[: stage.n_state], state[stage.n_state :]) if state else (None, None)
+            if isinstance(stage, SelfAttention):
+                x, s = stage(x, positions, mine)
+            else:
+                x, s = stage(x, mine)
+            new_state += s
+        return x, new_state
+
+
+class LocoformerBlock(nn.Module):
+    """Frequency path (attention across bands within a frame) then time path (across frames)."""
+
+    def __init__(self, dim: int, groups: int, freq: PathConfig, time: PathConfig, causal: bool, window: int | None) -> None:
+        super().__init__()
+        self.freq = LocoPath(dim, groups, freq)
+        self.time = LocoPath(dim, groups, time, causal, window)
+
+    @property
+    def n_state(self) -> int:
+        return self.time.n_state
+
+    def initial_state(self, n: int, like: Tensor) -> list[Tensor]:
+        """State of the time path for ``n`` = batch x bands sequences."""
+        return self.time.initial_state(n, like)
+
+    def forward(self, x: Tensor, time_positions: Tensor | None = None, state: list[Tensor] | None = None) -> tuple[Tensor, list[Tensor]]:
+        b, t, k, d = x.shape  # [B, T, K, D]
+        band_positions = torch.arange(k, device=x.device, dtype=x.dtype)
+        x = self.freq(x.reshape(b * t, k, d), band_positions)[0].reshape(b, t, k, d)
+        y, state = self.time(x.transpose(1, 2).reshape(b * k, t, d), time_positions, state)
+        return y.reshape(b, k, t, d).transpose(1, 2), state

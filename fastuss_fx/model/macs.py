@@ -1,0 +1,105 @@
+"""Analytic multiply-accumulate (MAC) counter, written from the config alone.
+
+Counts the MACs of every matrix product and convolution that ``TUSS.forward`` runs on a
+whole clip (elementwise work — norms, activations, RoPE, masking — is not counted, the
+same convention as ``torch.utils.flop_counter``, whose count this must match). Train-time
+reparameterization branches are counted only while present (``fused=False``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+from fastuss_fx.config import ModelConfig, PathConfig, StackConfig
+from fastuss_fx.model.bands import band_layout
+from fastuss_fx.model.blocks import QUERY_BLOCK
+
+
+def clip_frames(config: ModelConfig, n_samples: int) -> int:
+    """STFT frames ``forward`` computes for a clip of ``n_samples``."""
+    hop, overlap = config.stft.hop, config.stft.n_fft // config.stft.hop
+    hops = math.ceil(n_samples / hop)
+    return hops + overlap - 1
+
+
+def _ffn(cfg: PathConfig, dim: int, length: int, fused: bool) -> int:
+    taps = cfg.kernel + (0 if fused else sum(cfg.branch_kernels))
+    return length * taps * (dim * 2 * cfg.ffn_hidden + cfg.ffn_hidden * dim)
+
+
+def _attention(cfg: PathConfig, dim: int, length: int, window: int | None) -> int:
+    projections = length * (dim * 3 * cfg.attention_dim + cfg.attention_dim * dim)
+    if window is None:
+        pairs = length * length
+    else:
+        blocks = [min(QUERY_BLOCK, length - start) for start in range(0, length, QUERY_BLOCK)]
+        pairs = sum(b * (b + window - 1) for b in blocks)
+    return projections + 2 * pairs * cfg.attention_dim  # q.k and weights.v
+
+
+def _path(cfg: PathConfig, dim: int, length: int, sequences: int, window: int | None, fused: bool) -> dict[str, int]:
+    ffns = 2 if cfg.macaron else 1
+    return {
+        "ffn": sequences * ffns * _ffn(cfg, dim, length, fused),
+        "attention": sequences * _attention(cfg, dim, length, window),
+    }
+
+
+def _stack(stack: StackConfig, config: ModelConfig, frames: int, batch: int, bands: int, causal: bool, fused: bool) -> dict[str, int]:
+    """MACs of a block stack over ``batch`` sequences of ``frames`` frames."""
+    out: dict[str, int] = defaultdict(int)
+    window = config.attention_window if causal else None
+    for _ in range(stack.blocks):
+        for key, value in _path(stack.freq, config.dim, bands, batch * frames, None, fused).items():
+            out[f"freq_{key}"] += value
+        for key, value in _path(stack.time, config.dim, frames, batch * bands, window, fused).items():
+            out[f"time_{key}"] += value
+    return dict(out)
+
+
+@dataclass(frozen=True)
+class MacCount:
+    """MACs of one forward pass, per module."""
+
+    modules: dict[str, int]
+    n_samples: int
+    sample_rate: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.modules.values())
+
+    @property
+    def gmacs_per_second(self) -> float:
+        return self.total / 1e9 / (self.n_samples / self.sample_rate)
+
+
+def count_macs(config: ModelConfig, n_prompts: int, n_samples: int | None = None, fused: bool = True) -> MacCount:
+    """MACs of ``TUSS(config).forward`` on one mono clip (default: ``reference_seconds`` long)."""
+    sr = config.stft.sample_rate
+    n_samples = n_samples or round(config.reference_seconds * sr)
+    n_fft, n_bins = config.stft.n_fft, config.stft.n_bins
+    bands = band_layout(n_fft, sr)
+    k, d, s = len(bands), config.dim, n_prompts
+    if config.causal:  # forward pads the clip by n_fft - hop and streams whole hops
+        frames = math.ceil((n_samples + n_fft - config.stft.hop) / config.stft.hop)
+    else:
+        frames = clip_frames(config, n_samples)
+    modules: dict[str, int] = {
+        "stft": frames * n_fft * 2 * n_bins,
+        "encoder": frames * 2 * n_bins * d,
+    }
+    if config.causal:  # prompts alone through the cross-prompt blocks (one frame each), then the audio
+        prompt = _stack(config.cross_prompt, config, 1, s, k, True, fused)
+        cross = _stack(config.cross_prompt, config, frames, 1, k, True, fused)
+        modules["prompts"] = sum(prompt.values())
+    else:  # prompt tokens sit in front of the frames
+        cross = _stack(config.cross_prompt, config, frames + s, 1, k, False, fused)
+    tse = _stack(config.tse, config, frames, s, k, config.causal, fused)
+    modules.update({f"cross_prompt.{key}": v for key, v in cross.items()})
+    modules.update({f"tse.{key}": v for key, v in tse.items()})
+    modules["decoder"] = s * frames * (k * d * config.decoder_hidden + config.decoder_hidden * 4 * n_bins)
+    modules["istft"] = s * frames * 2 * n_bins * n_fft
+    return MacCount(modules, n_samples, sr)

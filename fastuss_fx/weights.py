@@ -1,0 +1,95 @@
+"""Model weights as fp16 safetensors, with the model config in the file's metadata.
+
+A weights file rebuilds its own model (like demucs' ``states.py``): ``load_weights(path)``
+reads the config from the metadata, builds ``TUSS`` and loads the tensors. Shipped weights
+live in ``fastuss_fx/pretrained/<variant>.safetensors``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from fastuss_fx.config import config_from_dict, config_to_dict
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_PACKAGE = "fastuss_fx.pretrained"
+FORMAT_VERSION = "1"
+
+
+def save_weights(model: torch.nn.Module, path: str | Path, metadata: dict[str, Any] | None = None, dtype: torch.dtype = torch.float16) -> Path:
+    """Write ``model``'s (training-form) weights to ``path`` atomically; returns the path."""
+    path = Path(path)
+    tensors = {name: t.detach().to("cpu", dtype).contiguous() for name, t in model.state_dict().items()}
+    meta = {"format": FORMAT_VERSION, "config": json.dumps(config_to_dict(model.config))}
+    meta.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=meta)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The metadata dict of a weights file."""
+    with safe_open(str(path), framework="pt") as f:
+        return dict(f.metadata() or {})
+
+
+def load_weights(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """Build the model described by a weights file and load its tensors (as float32)."""
+    from fastuss_fx.model import TUSS
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    meta = read_metadata(path)
+    if "config" not in meta:
+        raise ValueError(f"{path}: not a fastuss weights file (no 'config' in its metadata)")
+    model = TUSS(config_from_dict(json.loads(meta["config"]), where=str(path)))
+    state = {}
+    with safe_open(str(path), framework="pt") as f:
+        for name in f.keys():
+            state[name] = f.get_tensor(name).float()
+    model.load_state_dict(state)
+    return model.to(device).eval()
+
+
+def shipped_weights_path(variant: str) -> Path | None:
+    """Path of the weights shipped for ``variant``, or None if there are none."""
+    candidate = resources.files(WEIGHTS_PACKAGE).joinpath(f"{variant}.safetensors")
+    return Path(str(candidate)) if candidate.is_file() else None
+
+
+def load_default(variant: str) -> torch.nn.Module | None:
+    """The shipped trained model for ``variant`` (eval mode), or None if none is shipped."""
+    path = shipped_weights_path(variant)
+    if path is None:
+        return None
+    logger.info("loading shipped weights %s", path)
+    return load_weights(path)
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file (cache keys for exported graphs)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

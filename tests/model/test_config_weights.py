@@ -1,0 +1,69 @@
+import json
+
+import pytest
+import torch
+
+from fastuss_fx.cli import main
+from fastuss_fx.config import config_from_dict, config_to_dict, list_variants, load_variant
+from fastuss_fx.model import TUSS
+from fastuss_fx.weights import load_weights, read_metadata, save_weights
+
+
+def test_shipped_variants():
+    assert {"tuss-medium", "fastuss-11.7g", "fastuss-8.3g", "fastuss-causal", "tiny", "tiny-causal"} <= set(list_variants())
+
+
+@pytest.mark.parametrize("name", list_variants())
+def test_config_round_trip(name):
+    config = load_variant(name)
+    assert config_from_dict(json.loads(json.dumps(config_to_dict(config)))) == config
+
+
+def test_unknown_key_is_rejected_with_its_path(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: x\ncross_prompt:\n  blocks: 1\n  frq: {}\n")
+    with pytest.raises(ValueError, match=r"cross_prompt.*unknown key.*'frq'"):
+        load_variant(path)
+
+
+def test_unknown_variant_lists_choices():
+    with pytest.raises(ValueError, match="fastuss-8.3g"):
+        load_variant("fastuss-9g")
+
+
+def test_invalid_config_values():
+    with pytest.raises(ValueError, match="attention_window"):
+        config_from_dict({"causal": True})
+    with pytest.raises(ValueError, match="branch kernel"):
+        config_from_dict({"cross_prompt": {"freq": {"kernel": 2, "branch_kernels": [3]}}})
+
+
+def test_weights_round_trip(tmp_path):
+    model = TUSS.from_variant("tiny-causal").eval()
+    path = save_weights(model, tmp_path / "w.safetensors", {"steps": 12})
+    loaded = load_weights(path)
+    assert loaded.config == model.config
+    assert json.loads(read_metadata(path)["steps"]) == 12
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor.half().float())
+    assert not list(tmp_path.glob(".w.safetensors.*"))  # no temp file left behind
+
+
+def test_missing_weights_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope"):
+        load_weights(tmp_path / "nope.safetensors")
+
+
+def test_complexity_cli_json(capsys):
+    assert main(["complexity", "--json", "fastuss-8.3g", "fastuss-causal"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == ["fastuss-8.3g", "fastuss-causal"]
+    for row in rows:
+        assert {"name", "params", "gmacs_per_s", "latency_ms", "causal"} <= set(row)
+    assert rows[1]["causal"] is True and rows[1]["latency_ms"] <= 20
+
+
+def test_complexity_cli_table(capsys):
+    assert main(["complexity", "tiny"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny" in out and "GMAC/s@2" in out and "time_ffn" in out

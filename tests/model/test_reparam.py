@@ -1,0 +1,48 @@
+"""Structural reparameterization: the fused inference form equals the training form."""
+
+import pytest
+import torch
+
+from fastuss_fx.config import list_variants, load_variant
+from fastuss_fx.model import TUSS
+from fastuss_fx.model.reparam import RepConv1d
+
+
+def _uses_reparam(name):
+    config = load_variant(name)
+    return any(p.branch_kernels for s in (config.cross_prompt, config.tse) for p in (s.freq, s.time))
+
+
+REPARAM_VARIANTS = [v for v in list_variants() if _uses_reparam(v)]
+
+
+def test_the_fastuss_variants_use_reparameterization():
+    assert {"fastuss-11.7g", "fastuss-8.3g", "fastuss-causal"} <= set(REPARAM_VARIANTS)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("kernel, branches", [(3, (1, 2)), (4, (1, 3)), (2, (1,))])
+def test_rep_conv_fuses_exactly(causal, kernel, branches):
+    conv = RepConv1d(6, 5, kernel, branches, causal)
+    x = torch.randn(3, 6, 20)
+    before, _ = conv(x)
+    conv.fuse()
+    after, _ = conv(x)
+    assert len(conv.branches) == 0
+    assert torch.allclose(before, after, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", REPARAM_VARIANTS + ["tuss-medium"])
+def test_fused_model_equals_training_form(name):
+    model = TUSS(load_variant(name)).eval()
+    with torch.no_grad():  # non-trivial norm gains, so folding them is really tested
+        for module_name, p in model.named_parameters():
+            if module_name.endswith("gain") or ".gains." in module_name:
+                p.uniform_(0.5, 1.5)
+    x = 0.3 * torch.randn(1, 9600)
+    n_params = sum(p.numel() for p in model.parameters())
+    with torch.no_grad():
+        before = model(x, ["speech", "sfx"])
+        after = model.fuse()(x, ["speech", "sfx"])
+    assert sum(p.numel() for p in model.parameters()) < n_params  # branches and gains are gone
+    assert (before - after).abs().max().item() <= 1e-5
