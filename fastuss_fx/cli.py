@@ -13,7 +13,19 @@ import logging
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("complexity",)
+COMMAND_MODULES = (
+    "separate",
+    "stems",
+    "presets",
+    "complexity",
+    "export",
+    "bench",
+    "train",
+    "eval",
+    "data",
+    "render",
+    "demo",
+)
 """Sub-command modules under ``fastuss_fx.commands``, in the order ``--help`` lists them."""
 
 

@@ -7,12 +7,10 @@ live in ``fastuss_fx/pretrained/<variant>.safetensors``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import tempfile
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +19,10 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from fastuss_fx.config import config_from_dict, config_to_dict
+from fastuss_fx.pretrained import shipped_weights_path
 
 logger = logging.getLogger(__name__)
 
-WEIGHTS_PACKAGE = "fastuss_fx.pretrained"
 FORMAT_VERSION = "1"
 
 
@@ -71,12 +69,6 @@ def load_weights(path: str | Path, device: str | torch.device = "cpu") -> torch.
     return model.to(device).eval()
 
 
-def shipped_weights_path(variant: str) -> Path | None:
-    """Path of the weights shipped for ``variant``, or None if there are none."""
-    candidate = resources.files(WEIGHTS_PACKAGE).joinpath(f"{variant}.safetensors")
-    return Path(str(candidate)) if candidate.is_file() else None
-
-
 def load_default(variant: str) -> torch.nn.Module | None:
     """The shipped trained model for ``variant`` (eval mode), or None if none is shipped."""
     path = shipped_weights_path(variant)
@@ -84,12 +76,3 @@ def load_default(variant: str) -> torch.nn.Module | None:
         return None
     logger.info("loading shipped weights %s", path)
     return load_weights(path)
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file (cache keys for exported graphs)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

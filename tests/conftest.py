@@ -1,10 +1,15 @@
-"""Shared test setup: small thread counts and seeded randomness (2-core CI machines)."""
+"""Shared test setup: small thread counts, seeded randomness, a private ONNX cache."""
+
+import os
+import tempfile
 
 import numpy as np
 import pytest
 import torch
 
 torch.set_num_threads(1)
+# exported graphs go to a folder of this test session, never the user's cache
+os.environ.setdefault("FASTUSS_CACHE", tempfile.mkdtemp(prefix="fastuss-test-cache-"))
 
 
 @pytest.fixture(autouse=True)

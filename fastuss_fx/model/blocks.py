@@ -133,19 +133,21 @@ class SelfAttention(nn.Module):
         return torch.softmax(scores, dim=-1) @ v
 
     def forward(self, x: Tensor, positions: Tensor | None = None, state: list[Tensor] | None = None) -> tuple[Tensor, list[Tensor]]:
-        n, length, _ = x.shape
         q, k, v = self.qkv(self.norm(x)).unflatten(-1, (3, self.heads, self.head_dim)).permute(2, 0, 3, 1, 4)  # [N, H, L, E] each
         if self.window is None:
             y, new_state = self._attend(self.rope(q, positions), self.rope(k, positions), v), []
         else:
-            y, new_state = self._windowed(q, k, v, state or self.initial_state(n, x))
+            y, new_state = self._windowed(q, k, v, state)
         return x + self.out(y.transpose(1, 2).flatten(-2)), new_state
 
-    def _windowed(self, q: Tensor, k: Tensor, v: Tensor, state: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
+    def _windowed(self, q: Tensor, k: Tensor, v: Tensor, state: list[Tensor] | None) -> tuple[Tensor, list[Tensor]]:
         past = self.window - 1
-        k_past, v_past, key_bias = state
-        k_all, v_all = torch.cat([k_past, k], dim=2), torch.cat([v_past, v], dim=2)
-        key_bias = torch.cat([key_bias, key_bias.new_zeros(q.shape[2])])  # [past + L]
+        if state:
+            k_all, v_all = torch.cat([state[0], k], dim=2), torch.cat([state[1], v], dim=2)
+            key_bias = torch.cat([state[2], q.new_zeros(q.shape[2])])  # [past + L]
+        else:  # start of a stream: masked zero keys (padding keeps exported shapes dynamic)
+            k_all, v_all = F.pad(k, (0, 0, past, 0)), F.pad(v, (0, 0, past, 0))
+            key_bias = torch.cat([q.new_full((past,), _MASKED), q.new_zeros(q.shape[2])])
         outputs = []
         for start in range(0, q.shape[2], QUERY_BLOCK):
             stop = min(start + QUERY_BLOCK, q.shape[2])

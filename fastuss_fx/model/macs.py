@@ -80,21 +80,31 @@ def count_macs(config: ModelConfig, n_prompts: int, n_samples: int | None = None
     """MACs of ``TUSS(config).forward`` on one mono clip (default: ``reference_seconds`` long)."""
     sr = config.stft.sample_rate
     n_samples = n_samples or round(config.reference_seconds * sr)
-    n_fft, n_bins = config.stft.n_fft, config.stft.n_bins
-    bands = band_layout(n_fft, sr)
-    k, d, s = len(bands), config.dim, n_prompts
     if config.causal:  # forward pads the clip by n_fft - hop and streams whole hops
-        frames = math.ceil((n_samples + n_fft - config.stft.hop) / config.stft.hop)
+        frames = math.ceil((n_samples + config.stft.n_fft - config.stft.hop) / config.stft.hop)
     else:
         frames = clip_frames(config, n_samples)
+    return MacCount(_count(config, n_prompts, frames, fused, with_prompts=True), n_samples, sr)
+
+
+def count_stream_step_macs(config: ModelConfig, n_prompts: int, hops: int = 1) -> MacCount:
+    """MACs of one ``TUSS.stream`` call of ``hops`` hops (prompt vectors come precomputed)."""
+    if not config.causal:
+        raise ValueError(f"variant {config.name!r} is not causal; it has no streaming step")
+    return MacCount(_count(config, n_prompts, hops, True, with_prompts=False), hops * config.stft.hop, config.stft.sample_rate)
+
+
+def _count(config: ModelConfig, n_prompts: int, frames: int, fused: bool, with_prompts: bool) -> dict[str, int]:
+    n_fft, n_bins = config.stft.n_fft, config.stft.n_bins
+    k, d, s = len(band_layout(n_fft, config.stft.sample_rate)), config.dim, n_prompts
     modules: dict[str, int] = {
         "stft": frames * n_fft * 2 * n_bins,
         "encoder": frames * 2 * n_bins * d,
     }
     if config.causal:  # prompts alone through the cross-prompt blocks (one frame each), then the audio
-        prompt = _stack(config.cross_prompt, config, 1, s, k, True, fused)
         cross = _stack(config.cross_prompt, config, frames, 1, k, True, fused)
-        modules["prompts"] = sum(prompt.values())
+        if with_prompts:
+            modules["prompts"] = sum(_stack(config.cross_prompt, config, 1, s, k, True, fused).values())
     else:  # prompt tokens sit in front of the frames
         cross = _stack(config.cross_prompt, config, frames + s, 1, k, False, fused)
     tse = _stack(config.tse, config, frames, s, k, config.causal, fused)
@@ -102,4 +112,4 @@ def count_macs(config: ModelConfig, n_prompts: int, n_samples: int | None = None
     modules.update({f"tse.{key}": v for key, v in tse.items()})
     modules["decoder"] = s * frames * (k * d * config.decoder_hidden + config.decoder_hidden * 4 * n_bins)
     modules["istft"] = s * frames * 2 * n_bins * n_fft
-    return MacCount(modules, n_samples, sr)
+    return modules

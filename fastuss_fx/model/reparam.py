@@ -53,8 +53,8 @@ class RepConv1d(nn.Module):
 
     def forward(self, x: Tensor, state: list[Tensor] | None = None) -> tuple[Tensor, list[Tensor]]:
         if self.stateful:
-            history = state[0] if state else self.initial_state(x.shape[0], x)[0]
-            full = torch.cat([history, x], dim=-1)  # [N, C_in, k - 1 + L]
+            # no state = start of a stream = zero history (padding keeps exported shapes dynamic)
+            full = torch.cat([state[0], x], dim=-1) if state else F.pad(x, (self.kernel - 1, 0))  # [N, C_in, k - 1 + L]
             y = self.main(full)
             for k, branch in zip(self.branch_kernels, self.branches):
                 y = y + branch(full[..., self.kernel - k :])

@@ -1,0 +1,161 @@
+"""Benchmarks of the onnxruntime paths: real-time factor, per-hop compute, share of matmul peak.
+
+Prints figures; asserts nothing (timings on shared machines are noisy, so targets are read,
+not tested). The matmul peak is measured in the same run with the same engine
+(onnxruntime, float32), so "fraction of peak" compares like with like.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+PROMPTS = ("speech", "musicbg")
+
+
+@dataclass
+class BenchRow:
+    """One measured path of one variant."""
+
+    name: str
+    path: str  # "offline" | "realtime"
+    threads: int
+    rtf: float  # processing seconds per audio second
+    latency_ms: float  # algorithmic
+    gflops: float  # achieved (2 x MACs / s)
+    peak_gflops: float  # matmul peak with the same thread count
+    hop_ms_p50: float | None = None
+    hop_ms_p99: float | None = None
+    hop_duration_ms: float | None = None
+
+    @property
+    def peak_fraction(self) -> float:
+        return self.gflops / self.peak_gflops
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "peak_fraction": round(self.peak_fraction, 4)}
+
+
+def matmul_peak_gflops(threads: int, size: int = 1024, seconds: float = 1.0) -> float:
+    """float32 matmul throughput of onnxruntime on this CPU with ``threads`` threads."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["c"])], "matmul",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [size, size]) for n in ("a", "b")],
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [size, size])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = min(model.ir_version, 10)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
+    feed = {"a": a, "b": a}
+    session.run(None, feed)  # warm-up
+    runs, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        session.run(None, feed)
+        runs += 1
+    return 2 * size**3 * runs / (time.perf_counter() - start) / 1e9
+
+
+def bench_offline(variant: str, threads: int, audio_seconds: float, peak: float) -> BenchRow:
+    """The offline graph over ``audio_seconds`` of noise in the processor's 6-s segments."""
+    from fastuss_fx.config import load_variant
+    from fastuss_fx.model.macs import count_macs
+    from fastuss_fx.runtime.loader import load_onnx_backend
+
+    config = load_variant(variant)
+    backend = load_onnx_backend(variant, threads)
+    segment = round(config.reference_seconds * config.stft.sample_rate)
+    n_segments = max(1, round(audio_seconds / config.reference_seconds))
+    mix = (0.1 * np.random.default_rng(0).standard_normal((1, segment))).astype(np.float32)
+    backend.separate(mix, PROMPTS)  # warm-up
+    start = time.perf_counter()
+    for _ in range(n_segments):
+        backend.separate(mix, PROMPTS)
+    elapsed = time.perf_counter() - start
+    macs = count_macs(config, len(PROMPTS), segment).total * n_segments
+    return BenchRow(variant, "offline", threads, elapsed / (n_segments * config.reference_seconds), config.latency_ms, 2 * macs / elapsed / 1e9, peak)
+
+
+def bench_realtime(variant: str, threads: int, audio_seconds: float, peak: float) -> BenchRow:
+    """The causal step graph, one hop per call, timing every hop."""
+    from fastuss_fx.config import load_variant
+    from fastuss_fx.model.macs import count_stream_step_macs
+    from fastuss_fx.runtime.loader import load_onnx_backend
+
+    config = load_variant(variant)
+    backend = load_onnx_backend(variant, threads)
+    hop = backend.step_samples
+    n_hops = int(audio_seconds * config.stft.sample_rate) // hop
+    audio = (0.1 * np.random.default_rng(0).standard_normal((1, (n_hops + 20) * hop))).astype(np.float32)
+    state = backend.initial_state(1, PROMPTS)
+    for i in range(20):  # warm-up
+        _, state = backend.stream(audio[:, i * hop : (i + 1) * hop], state)
+    times = np.empty(n_hops)
+    for i in range(n_hops):
+        chunk = audio[:, (i + 20) * hop : (i + 21) * hop]
+        start = time.perf_counter()
+        _, state = backend.stream(chunk, state)
+        times[i] = time.perf_counter() - start
+    hop_s = hop / config.stft.sample_rate
+    macs = count_stream_step_macs(config, len(PROMPTS), backend.entry["hops_per_step"]).total
+    return BenchRow(
+        variant, "realtime", threads, float(times.sum() / (n_hops * hop_s)), config.latency_ms,
+        2 * macs * n_hops / times.sum() / 1e9, peak,
+        hop_ms_p50=float(np.percentile(times, 50) * 1e3), hop_ms_p99=float(np.percentile(times, 99) * 1e3),
+        hop_duration_ms=hop_s * 1e3,
+    )
+
+
+def peak_rss_offline_mb(variant: str, minutes: float, channels: int = 2) -> float:
+    """Peak RSS (MB) of a fresh process running ``FasTUSS.process`` on ``minutes`` of audio."""
+    code = (
+        "import numpy as np, resource, warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "from fastuss_fx import FasTUSS\n"
+        f"fx = FasTUSS(['speech', 'musicbg'], {{'speech': 0.0}}, model={variant!r})\n"
+        f"x = (0.1 * np.random.default_rng(0).standard_normal(({channels}, int({minutes} * 60 * 48000)))).astype(np.float32)\n"
+        "fx(x, 48000)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(result.stdout.strip().splitlines()[-1]) / 1024
+
+
+def run(offline: list[str], realtime: list[str], seconds: float, threads_offline: int | None = None) -> list[BenchRow]:
+    """Measure every requested path; peaks are measured once per thread count."""
+    all_cores = threads_offline or os.cpu_count() or 1
+    peaks = {t: matmul_peak_gflops(t) for t in {1, all_cores}}
+    rows = [bench_offline(v, all_cores, seconds, peaks[all_cores]) for v in offline]
+    rows += [bench_realtime(v, 1, seconds, peaks[1]) for v in realtime]
+    return rows
+
+
+def format_rows(rows: list[BenchRow]) -> str:
+    head = f"{'variant':<16}{'path':<10}{'threads':>8}{'RTF':>8}{'latency ms':>12}{'hop p50 ms':>12}{'hop p99 ms':>12}{'GFLOP/s':>10}{'peak':>9}{'of peak':>9}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        p50 = f"{r.hop_ms_p50:.2f}" if r.hop_ms_p50 is not None else "-"
+        p99 = f"{r.hop_ms_p99:.2f}" if r.hop_ms_p99 is not None else "-"
+        lines.append(
+            f"{r.name:<16}{r.path:<10}{r.threads:>8}{r.rtf:>8.3f}{r.latency_ms:>12.2f}{p50:>12}{p99:>12}"
+            f"{r.gflops:>10.1f}{r.peak_gflops:>9.1f}{100 * r.peak_fraction:>8.1f}%"
+        )
+    lines.append("RTF = processing s / audio s (2 prompts); peak = onnxruntime float32 matmul, same thread count, same run.")
+    return "\n".join(lines)
+
+
+__all__ = ["BenchRow", "matmul_peak_gflops", "run", "format_rows", "peak_rss_offline_mb"]

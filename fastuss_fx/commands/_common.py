@@ -1,0 +1,75 @@
+"""Shared pieces of the ``separate`` and ``stems`` commands: options, processor, files, progress."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def add_processing_args(parser: argparse.ArgumentParser, default_preset: str | None) -> None:
+    parser.add_argument("inputs", nargs="+", metavar="IN", help="audio files or folders of audio files")
+    parser.add_argument("-p", "--preset", default=default_preset, required=default_preset is None,
+                        help="shipped preset name or preset .yaml file" + (f" (default: {default_preset})" if default_preset else ""))
+    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output file, or folder for several inputs")
+    parser.add_argument("--mode", choices=("offline", "realtime"), help="override the preset's mode")
+    parser.add_argument("--model", help="override the model variant (name or .yaml)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+
+
+def build_processor(args: argparse.Namespace) -> Any:
+    from fastuss_fx.processor import FasTUSS
+
+    overrides = {k: v for k, v in (("mode", args.mode), ("model", args.model)) if v is not None}
+    return FasTUSS.from_preset(args.preset, **overrides)
+
+
+def output_folder(path: Path) -> Path:
+    """Create ``path`` (and parents) if needed; a clear error when that is impossible."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise PermissionError(f"cannot create output folder {path}: {err.strerror or err}") from None
+    if not path.is_dir():
+        raise NotADirectoryError(f"output {path} is not a folder")
+    return path
+
+
+def run_with_progress(work: Callable[[Callable[[int, int], None]], Any], label: str, seconds: float) -> Any:
+    """Run ``work(progress)`` under a tqdm bar in audio seconds (hidden when stderr is not a TTY)."""
+    from tqdm import tqdm
+
+    with tqdm(total=round(seconds, 2), unit="s", desc=label, disable=None, leave=False, file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.n = round(seconds * done / max(total, 1), 2)
+            bar.refresh()
+
+        return work(progress)
+
+
+def output_suffix(source: Path) -> str:
+    """Keep the input's format when pedalboard can write it, else WAV."""
+    from fastuss_fx.io import WRITE_SUFFIXES
+
+    return source.suffix.lower() if source.suffix.lower() in WRITE_SUFFIXES else ".wav"
+
+
+def io_errors(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn stray OS/decoder errors into one-line messages and exit code 1."""
+
+    def wrapped(args: argparse.Namespace) -> int:
+        try:
+            return fn(args)
+        except (ValueError, TypeError, FileNotFoundError, PermissionError, FileExistsError, NotADirectoryError):
+            raise
+        except (OSError, RuntimeError) as err:
+            print(f"fastuss {args.command}: error: {err}", file=sys.stderr)
+            return 1
+
+    return wrapped

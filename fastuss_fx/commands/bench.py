@@ -1,0 +1,40 @@
+"""``fastuss bench``: real-time factor, per-hop compute and share of matmul peak per path."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from fastuss_fx.processor import DEFAULT_MODELS
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("bench", help="measure RTF, hop compute time and matmul-peak share (onnxruntime)")
+    parser.add_argument("--offline", nargs="*", default=[DEFAULT_MODELS["offline"]], metavar="VARIANT", help="offline variants (default: %(default)s)")
+    parser.add_argument("--realtime", nargs="*", default=[DEFAULT_MODELS["realtime"]], metavar="VARIANT", help="causal variants (default: %(default)s)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="audio seconds per measurement (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=None, help="offline threads (default: all cores)")
+    parser.add_argument("--memory-minutes", type=float, default=0.0, help="also measure peak RSS of the offline processor on this many minutes of stereo audio")
+    parser.add_argument("--json", action="store_true", help="print a JSON list of rows")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fastuss_fx.bench import format_rows, peak_rss_offline_mb
+    from fastuss_fx.bench import run as bench
+
+    if args.seconds <= 0:
+        raise ValueError(f"--seconds must be positive, got {args.seconds}")
+    rows = bench(args.offline, args.realtime, args.seconds, args.threads)
+    memory = {v: peak_rss_offline_mb(v, args.memory_minutes) for v in args.offline} if args.memory_minutes > 0 else {}
+    if args.json:
+        out = [r.as_dict() for r in rows]
+        for row in out:
+            if row["path"] == "offline" and row["name"] in memory:
+                row["peak_rss_mb"] = round(memory[row["name"]], 1)
+        print(json.dumps(out, indent=2))
+    else:
+        print(format_rows(rows))
+        for variant, mb in memory.items():
+            print(f"peak RSS, {variant} offline, {args.memory_minutes:g} min stereo 48 kHz: {mb:.0f} MB")
+    return 0

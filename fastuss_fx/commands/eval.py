@@ -1,0 +1,52 @@
+"""``fastuss eval``: SI-SDR(i) and SDR(i) per task and prompt on the fixed validation set."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from fastuss_fx.data.tasks import TASKS
+
+    parser = subparsers.add_parser("eval", help="score a model on the validation split (table + JSON)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", metavar="PATH", help="weights (.safetensors) or a training checkpoint (.pt)")
+    source.add_argument("--identity", action="store_true", help="score the mixture itself (the baseline)")
+    parser.add_argument("--data", default="../shared/data/train-pack", help="corpus folder or manifest (default: %(default)s)")
+    parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), help="tasks to score (default: all)")
+    parser.add_argument("--examples", type=int, default=16, help="mixtures per task (default: %(default)s)")
+    parser.add_argument("--seconds", type=float, default=6.0, help="mixture length (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=4, help="(default: %(default)s)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda (default: %(default)s)")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fastuss_fx.data.dataset import validation_batches
+    from fastuss_fx.data.manifest import ClipStore
+    from fastuss_fx.data.mixer import MixConfig
+    from fastuss_fx.data.tasks import get_tasks
+    from fastuss_fx.train.checkpoint import load_model
+    from fastuss_fx.train.distributed import pick_device
+    from fastuss_fx.train.evaluate import evaluate, format_table, identity, model_separator
+
+    if args.examples < 1 or args.seconds <= 0:
+        raise ValueError(f"--examples must be >= 1 and --seconds > 0, got {args.examples} and {args.seconds}")
+    tasks = get_tasks(args.tasks)
+    store = ClipStore.from_manifest(args.data, cache="float32")
+    batches = validation_batches(store, tasks, MixConfig(chunk_seconds=args.seconds), args.examples, batch_size=args.batch_size)
+    separate = identity if args.identity else model_separator(load_model(args.model).float(), pick_device(args.device))
+    result = evaluate(separate, batches, tasks)
+    result["model"] = "identity" if args.identity else str(args.model)
+    result["settings"] = {"data": str(args.data), "examples": args.examples, "seconds": args.seconds}
+    print(format_table(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+        logger.info("wrote %s", args.json)
+    return 0

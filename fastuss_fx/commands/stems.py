@@ -1,0 +1,53 @@
+"""``fastuss stems``: write one file per separated source."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+from fastuss_fx.commands._common import (
+    add_processing_args,
+    build_processor,
+    io_errors,
+    output_folder,
+    output_suffix,
+    run_with_progress,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("stems", help="split audio files into one file per source (OUT is a folder)")
+    add_processing_args(parser, default_preset="music_stems")
+    parser.set_defaults(run=io_errors(run))
+
+
+def run(args: argparse.Namespace) -> int:
+    from fastuss_fx.io import check_output, find_inputs, read_audio, write_audio
+
+    processor = build_processor(args)
+    inputs = find_inputs(args.inputs)
+    folder = Path(args.output)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"output {folder} is a file; stems go into a folder")
+    jobs = []
+    for source in inputs:
+        targets = {name: folder / source.stem / f"{name}{output_suffix(source)}" for name in processor.stems}
+        for target in targets.values():
+            check_output(target, inputs, args.overwrite)
+        jobs.append((source, targets))
+    output_folder(folder)
+    for source, targets in jobs:
+        audio, rate = read_audio(source)
+        seconds = audio.shape[-1] / rate
+        start = time.perf_counter()
+        stems = run_with_progress(lambda p: processor.separate(audio, rate, progress=p), source.name, seconds)
+        output_folder(folder / source.stem)
+        for name, target in targets.items():
+            write_audio(target, stems[name], rate)
+        elapsed = time.perf_counter() - start
+        logger.info("%s -> %s/ (%d stems, real-time factor %.2f)", source, folder / source.stem, len(stems), elapsed / max(seconds, 1e-9))
+    return 0

@@ -1,0 +1,76 @@
+"""``fastuss train``: train or continue training a model on a manifest corpus (CPU, CUDA, torchrun DDP).
+
+Every ``TrainConfig`` field is a flag (``--batch-size``, ``--mix-chunk-seconds``, ...) whose
+default is the dataclass default; ``--config FILE.yaml`` sets many at once, flags win.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import types
+import typing
+from typing import Any
+
+from fastuss_fx.data.mixer import MixConfig
+
+
+def _flag(prefix: str, name: str) -> str:
+    return "--" + (prefix + name).replace("_", "-")
+
+
+def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "", skip: tuple[str, ...] = ()) -> None:
+    """One flag per field of dataclass ``cls``; unset flags stay out of the namespace (``SUPPRESS``)."""
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        if field.name in skip or dataclasses.is_dataclass(hints[field.name]):
+            continue
+        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()  # type: ignore[misc]
+        kind = hints[field.name]
+        dest = prefix.replace("-", "_") + field.name
+        options: dict[str, Any] = {"dest": dest, "default": argparse.SUPPRESS, "help": f"default: {default}"}
+        if kind is bool:
+            parser.add_argument(_flag(prefix, field.name), action=argparse.BooleanOptionalAction, **options)
+            continue
+        args = typing.get_args(kind)
+        if typing.get_origin(kind) is tuple:
+            options.update(nargs="+" if args[-1] is Ellipsis else len(args), type=args[0])
+        elif typing.get_origin(kind) in (typing.Union, types.UnionType):
+            options["type"] = next(a for a in args if a is not type(None))
+        else:
+            options["type"] = kind
+        parser.add_argument(_flag(prefix, field.name), **options)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from fastuss_fx.train.config import TrainConfig
+
+    parser = subparsers.add_parser(
+        "train",
+        help="train a model on a corpus (resumes from RUN/last.pt)",
+        description="Train with dynamic mixing. Multi-GPU: torchrun --nproc_per_node=N -m fastuss_fx.cli train ...",
+    )
+    parser.add_argument("--config", metavar="FILE", help="YAML file of training options (flags override it)")
+    add_dataclass_arguments(parser, TrainConfig)
+    add_dataclass_arguments(parser, MixConfig, prefix="mix-")
+    parser.set_defaults(run=run)
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    """The ``TrainConfig`` that the flags (and ``--config``) describe."""
+    from fastuss_fx.train.config import load_train_config, train_config_from_dict
+
+    given = {k: v for k, v in vars(args).items() if k not in ("config", "run", "command", "verbose", "quiet")}
+    mix = {k.removeprefix("mix_"): given.pop(k) for k in list(given) if k.startswith("mix_")}
+    if args.config:
+        return load_train_config(args.config, **given, mix=mix)
+    return train_config_from_dict({**given, "mix": mix}, "command line")
+
+
+def run(args: argparse.Namespace) -> int:
+    from fastuss_fx.train.loop import train
+
+    summary = train(config_from_args(args))
+    print(json.dumps(summary, indent=2))
+    return 0

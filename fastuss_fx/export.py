@@ -1,0 +1,270 @@
+"""Export a model to ONNX: the offline graph and the causal streaming graphs, checked.
+
+Offline (non-causal variants): ``offline.onnx`` maps ``mix`` [B, N], ``kinds`` and
+``occurrences`` [B, S] (int64) to ``sources`` [B, S, N]; N, B and S are dynamic.
+
+Streaming (causal variants): ``stream_init.onnx`` maps ``kinds``/``occurrences`` to the
+start-of-stream state (prompt vectors precomputed there); ``stream_step.onnx`` maps
+``chunk`` [B, hops*hop] plus every state tensor to ``output`` [B, S, hops*hop] plus the
+new state. ``manifest.json`` names every input, output and state tensor with its shape.
+
+Every export is checked: ``onnx.checker``, then onnxruntime against torch on random audio.
+A mismatch raises ``ExportError`` (never just a warning).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from torch import Tensor, nn
+
+from fastuss_fx.config import config_to_dict
+from fastuss_fx.runtime.cache import EXPORTER_VERSION, export_folder
+from fastuss_fx.runtime.stream_state import initial_stream_state
+
+logger = logging.getLogger(__name__)
+
+OPSET = 18
+MAX_ABS_ERROR = 1e-4
+MIN_PARITY_SISDR_DB = 60.0
+
+
+class ExportError(RuntimeError):
+    """An exported graph is invalid or does not match the torch model."""
+
+
+class _Offline(nn.Module):
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, mix: Tensor, kinds: Tensor, occurrences: Tensor) -> Tensor:
+        return self.model.separate_ids(mix, kinds, occurrences)
+
+
+class _StreamInit(nn.Module):
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, kinds: Tensor, occurrences: Tensor) -> tuple[Tensor, ...]:
+        return tuple(self.model.initial_state_ids(kinds, occurrences))
+
+
+class _StreamStep(nn.Module):
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, chunk: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
+        out, new_state = self.model.stream(chunk, list(state))
+        return (out, *new_state)
+
+
+def fingerprint(model: nn.Module) -> str:
+    """Hash of config + weights + exporter version: the cache key of exported graphs."""
+    digest = hashlib.sha256(f"{EXPORTER_VERSION}|{torch.__version__}|".encode())
+    digest.update(json.dumps(config_to_dict(model.config), sort_keys=True).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str], dynamic: dict) -> None:
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer chatter about python ints in shapes
+        torch.onnx.export(
+            module, args, str(path), dynamo=False, opset_version=OPSET,
+            input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
+        )
+    onnx.checker.check_model(str(path), full_check=True)
+
+
+def _si_sdr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
+    reference, estimate = reference.ravel().astype(np.float64), estimate.ravel().astype(np.float64)
+    scale = (estimate @ reference) / max(reference @ reference, 1e-20)
+    target = scale * reference
+    return 10 * np.log10(max(target @ target, 1e-20) / max((estimate - target) @ (estimate - target), 1e-20))
+
+
+def check_parity(reference: np.ndarray, estimate: np.ndarray, what: str) -> dict[str, float]:
+    """Raise ``ExportError`` unless ONNX output matches torch (max abs error and SI-SDR)."""
+    error = float(np.abs(reference - estimate).max())
+    si_sdr = _si_sdr_db(reference, estimate)
+    if not (error <= MAX_ABS_ERROR and si_sdr >= MIN_PARITY_SISDR_DB):
+        raise ExportError(f"{what}: onnxruntime differs from torch (max abs error {error:.2e} > {MAX_ABS_ERROR:g} or SI-SDR {si_sdr:.1f} dB < {MIN_PARITY_SISDR_DB:g} dB)")
+    return {"max_abs_error": error, "si_sdr_db": si_sdr}
+
+
+def _ids(prompt_ids: list[tuple[int, int]], batch: int) -> tuple[Tensor, Tensor]:
+    kinds = torch.tensor([[k for k, _ in prompt_ids]] * batch)
+    occurrences = torch.tensor([[o for _, o in prompt_ids]] * batch)
+    return kinds, occurrences
+
+
+def export_offline(model: nn.Module, directory: Path, check: bool = True) -> dict:
+    """Write ``offline.onnx`` for a non-causal model; returns its manifest entry."""
+    import onnxruntime as ort
+
+    path = directory / "offline.onnx"
+    kinds, occurrences = _ids([(0, 0), (1, 0)], 1)
+    example = 0.1 * torch.randn(1, 3 * model.config.stft.hop + 17)
+    _export(_Offline(model), (example, kinds, occurrences), path, ["mix", "kinds", "occurrences"], ["sources"],
+            {"mix": {0: "batch", 1: "samples"}, "kinds": {0: "batch", 1: "sources"}, "occurrences": {0: "batch", 1: "sources"}, "sources": {0: "batch", 1: "sources", 2: "samples"}})
+    entry: dict = {"file": path.name, "inputs": {"mix": ["batch", "samples"], "kinds": ["batch", "sources"], "occurrences": ["batch", "sources"]},
+                   "outputs": {"sources": ["batch", "sources", "samples"]}}
+    if check:  # another length, batch and prompt count than the traced example
+        kinds, occurrences = _ids([(0, 0), (3, 0), (0, 1)], 2)
+        mix = 0.3 * torch.randn(2, model.config.stft.sample_rate // 2 + 101)
+        with torch.no_grad():
+            reference = model.separate_ids(mix, kinds, occurrences).numpy()
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        got = session.run(None, {"mix": mix.numpy(), "kinds": kinds.numpy(), "occurrences": occurrences.numpy()})[0]
+        entry["parity"] = check_parity(reference, got, "offline graph")
+    return entry
+
+
+def export_streaming(model: nn.Module, directory: Path, hops_per_step: int = 1, check: bool = True) -> dict:
+    """Write ``stream_step.onnx`` and ``prompt_vectors.npy`` for a causal model; returns the manifest entry.
+
+    The start-of-stream state is all zeros (shapes in the manifest) except ``prompt_vectors``
+    [B, S, K, D], gathered from the table ``prompt_vectors.npy`` [kinds, occurrences, K, D]:
+    a causal prompt sees no audio, so its vector is a constant of the model.
+    """
+    names = model.state_names()
+    kinds, occurrences = _ids([(0, 0), (1, 0)], 1)
+    with torch.no_grad():
+        state = model.initial_state_ids(kinds, occurrences)
+        np.save(directory / "prompt_vectors.npy", prompt_vector_table(model))
+    symbolic = _state_shapes(model)
+    samples = hops_per_step * model.config.stft.hop
+    state_in, state_out = [f"in.{n}" for n in names], [f"out.{n}" for n in names]
+    dynamic = {"chunk": {0: "batch"}, "output": {0: "batch", 1: "sources"}}
+    dynamic.update({i: dict(enumerate(symbolic[n])) for i, n in zip(state_in, names)})
+    dynamic.update({o: dict(enumerate(symbolic[n])) for o, n in zip(state_out, names)})
+    chunk = 0.1 * torch.randn(1, samples)
+    _export(_StreamStep(model), (chunk, *state), directory / "stream_step.onnx", ["chunk", *state_in], ["output", *state_out], _only_symbolic(dynamic))
+    entry: dict = {
+        "step_file": "stream_step.onnx", "prompt_vectors_file": "prompt_vectors.npy",
+        "hop": model.config.stft.hop, "hops_per_step": hops_per_step, "step_samples": samples,
+        "stream_delay_samples": model.stream_delay_samples,
+        "state": [{"name": n, "shape": symbolic[n], "initial": "prompt table" if n == "prompt_vectors" else ("masked" if n.endswith("key_bias") else "zeros")} for n in names],
+    }
+    if check:
+        entry["parity"] = _check_streaming(model, directory, entry)
+    return entry
+
+
+def prompt_vector_table(model: nn.Module) -> np.ndarray:
+    """Causal models: every prompt vector, [kinds, occurrences, K, D] float32."""
+    n_kinds, n_occurrences = model.prompt_table.shape[0], model.config.max_occurrences
+    kinds = torch.arange(n_kinds).repeat_interleave(n_occurrences)[None]
+    occurrences = torch.arange(n_occurrences).repeat(n_kinds)[None]
+    with torch.no_grad():
+        vectors = model.prompt_vectors(kinds, occurrences)[0]
+    return vectors.reshape(n_kinds, n_occurrences, *vectors.shape[1:]).numpy().astype(np.float32)
+
+
+def _state_shapes(model: nn.Module) -> dict[str, list]:
+    """Each state tensor's shape with batch-dependent axes named (found by varying B and S)."""
+    with torch.no_grad():
+        probes = [model.initial_state_ids(*_ids([(i, 0) for i in range(s)], b)) for b, s in ((1, 1), (2, 1), (1, 3))]
+    bands = model.n_bands
+    names = {1: "batch", bands: f"batch*{bands}"}
+    shapes = {}
+    for i, name in enumerate(model.state_names()):
+        base, two_batch, three_sources = (p[i].shape for p in probes)
+        dims: list = []
+        for axis, size in enumerate(base):
+            if two_batch[axis] == size and three_sources[axis] == size:
+                dims.append(int(size))
+            elif three_sources[axis] == size:
+                dims.append(names[size])
+            elif size == 1 and two_batch[axis] == 1:
+                dims.append("sources")
+            else:
+                dims.append("batch*sources" if size == 1 else f"batch*sources*{bands}")
+        shapes[name] = dims
+    return shapes
+
+
+def _only_symbolic(dynamic: dict) -> dict:
+    return {k: {a: d for a, d in axes.items() if isinstance(d, str)} for k, axes in dynamic.items()}
+
+
+def _check_streaming(model: nn.Module, directory: Path, entry: dict) -> dict[str, float]:
+    import onnxruntime as ort
+
+    samples = entry["step_samples"]
+    kinds, occurrences = _ids([(0, 0), (2, 0), (0, 1)], 2)
+    n_steps = model.config.attention_window + 5  # roll the KV window over once
+    chunks = (0.3 * torch.randn(2, n_steps * samples)).split(samples, dim=-1)
+    reference = []
+    with torch.no_grad():
+        state = model.initial_state_ids(kinds, occurrences)
+        for chunk in chunks:
+            out, state = model.stream(chunk, state)
+            reference.append(out.numpy())
+    step = ort.InferenceSession(str(directory / entry["step_file"]), providers=["CPUExecutionProvider"])
+    table = np.load(directory / entry["prompt_vectors_file"])
+    onnx_state = initial_stream_state(entry, table, kinds.numpy(), occurrences.numpy())
+    names = [i.name for i in step.get_inputs()]
+    outputs = []
+    for chunk in chunks:
+        out, *onnx_state = step.run(None, dict(zip(names, [chunk.numpy(), *onnx_state])))
+        outputs.append(out)
+    return check_parity(np.concatenate(reference, axis=-1), np.concatenate(outputs, axis=-1), "streaming graph")
+
+
+def export_model(model: nn.Module, directory: str | Path, hops_per_step: int = 1, check: bool = True) -> Path:
+    """Export the graphs that fit ``model`` (fused first) into ``directory``; returns the manifest path.
+
+    Files are written into a temporary folder beside ``directory`` and moved in place, so a
+    failed or interrupted export never leaves a half-written set behind.
+    """
+    directory = Path(directory)
+    model = model.eval().fuse()
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        manifest = {
+            "exporter_version": EXPORTER_VERSION, "opset": OPSET, "fingerprint": fingerprint(model),
+            "variant": model.config.name, "sample_rate": model.config.stft.sample_rate,
+            "causal": model.config.causal, "latency_samples": model.config.latency_samples,
+            "config": config_to_dict(model.config),
+        }
+        if model.config.causal:
+            manifest["streaming"] = export_streaming(model, staging, hops_per_step, check)
+        else:
+            manifest["offline"] = export_offline(model, staging, check)
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        directory.mkdir(parents=True, exist_ok=True)
+        for item in staging.iterdir():
+            os.replace(item, directory / item.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    logger.info("exported %s to %s", model.config.name, directory)
+    return directory / "manifest.json"
+
+
+def cached_export(model: nn.Module, key: str | None = None, hops_per_step: int = 1) -> Path:
+    """The exported graphs of ``model`` from the cache, exporting them on first use; returns the folder.
+
+    ``key`` identifies the weights (default: a hash of the model's tensors, see ``fingerprint``).
+    """
+    model = model.eval().fuse()
+    folder = export_folder(model.config.name, key or fingerprint(model), hops_per_step)
+    if not (folder / "manifest.json").is_file():
+        export_model(model, folder, hops_per_step)
+    return folder

@@ -1,0 +1,48 @@
+"""Build the onnxruntime backend for a model, exporting its graphs (with torch) only on a cache miss.
+
+With the graphs in the cache, loading a variant by name reads its config and weights hash
+and opens onnxruntime sessions: torch is never imported.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from fastuss_fx.config import load_variant
+from fastuss_fx.runtime.cache import export_folder, variant_key
+from fastuss_fx.runtime.onnx import OnnxBackend, OnnxStreamingBackend, read_manifest
+
+ENGINES = ("onnx", "torch")
+"""Inference engines: onnxruntime (default) or the torch model itself."""
+
+
+def _open(folder: Path, threads: int | None, trained: bool) -> Any:
+    cls = OnnxStreamingBackend if read_manifest(folder)["causal"] else OnnxBackend
+    return cls(folder, threads=threads, trained=trained)
+
+
+@lru_cache(maxsize=8)
+def load_onnx_backend(variant: str | Path, threads: int | None = None) -> Any:
+    """onnxruntime backend for a variant name or variant file (cached per variant and threads).
+
+    Args:
+        threads: intra-op threads (``None`` = all cores; the realtime path passes 1).
+    """
+    key, trained = variant_key(variant)
+    folder = export_folder(load_variant(variant).name, key)
+    if not (folder / "manifest.json").is_file():
+        from fastuss_fx.export import cached_export  # torch, only to fill the cache
+        from fastuss_fx.model.backend import load_model
+
+        model, trained = load_model(variant)
+        cached_export(model, key)
+    return _open(folder, threads, trained)
+
+
+def onnx_backend_for_model(model: Any, threads: int | None = None, trained: bool = True) -> Any:
+    """onnxruntime backend for an in-memory torch model (exported once per weights fingerprint)."""
+    from fastuss_fx.export import cached_export
+
+    return _open(cached_export(model), threads, trained)

@@ -1,0 +1,1 @@
+"""Training: loss, the training loop, checkpoints and evaluation."""

@@ -1,0 +1,116 @@
+"""Training run configuration: one dataclass; CLI flags and YAML files fill it."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fastuss_fx.data.mixer import MixConfig
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs; saved inside every checkpoint."""
+
+    data: str = "../shared/data/train-pack"
+    """Folder with ``manifest.jsonl`` (or the manifest file)."""
+    variant: str = "fastuss-8.3g"
+    """Model variant name or YAML path; ignored when ``init`` or a checkpoint gives the model."""
+    out: str = ""
+    """Run folder (``last.pt``, ``best/``, ``metrics.jsonl``, ``averaged.safetensors``); empty = ``runs/<variant>``."""
+    init: str | None = None
+    """Start from these weights (``.safetensors`` or a training ``.pt``; ``shipped`` = the package's weights for ``variant``); new optimizer."""
+    resume: bool = True
+    """Continue from ``out/last.pt`` when it exists (exactly where it stopped)."""
+    steps: int = 200_000
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    warmup_steps: int = 2000
+    grad_clip: float = 5.0
+    plateau_patience: int = 5
+    """Evaluations without a new best validation loss before the learning rate is cut."""
+    plateau_factor: float = 0.5
+    min_lr: float = 1e-5
+    log_every: int = 20
+    eval_every: int = 1000
+    checkpoint_every: int = 500
+    keep_best: int = 5
+    """Best checkpoints kept (by validation loss) and averaged at the end."""
+    valid_examples: int = 16
+    """Validation mixtures per task."""
+    valid_seconds: float = 6.0
+    valid_tasks: tuple[str, ...] = ("dialog", "cinematic", "music_stems", "denoise", "two_talkers")
+    valid_batch_size: int = 4
+    seed: int = 0
+    workers: int = 2
+    cache: str = "int16"
+    device: str = "auto"
+    """``auto`` (CUDA if present), ``cpu``, ``cuda``, ``cuda:1``..."""
+    precision: str = "auto"
+    """``auto`` = bf16 autocast on CUDA, float32 on CPU; or ``bf16`` / ``fp32``."""
+    threads: int = 0
+    """CPU threads for torch (0 = torch's default)."""
+    teacher: str | None = None
+    """Distil from this model (``.safetensors`` or ``.pt``) as well as from the true targets."""
+    distill_weight: float = 0.5
+    find_unused_parameters: bool = True
+    progress: bool = True
+    mix: MixConfig = field(default_factory=MixConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out) if self.out else Path("runs") / Path(self.variant).stem
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "log_every", "eval_every", "checkpoint_every", "valid_examples", "valid_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ValueError(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
+        if not 0.0 <= self.distill_weight <= 1.0:
+            raise ValueError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
+        if not 0.0 < self.plateau_factor < 1.0:
+            raise ValueError(f"plateau_factor must be in (0, 1), got {self.plateau_factor}")
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(fields)}")
+    kwargs = {}
+    for key, value in data.items():
+        if key == "mix":
+            value = value if isinstance(value, MixConfig) else _build(MixConfig, value, f"{where}.mix")
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def train_config_from_dict(data: dict[str, Any], where: str = "train config") -> TrainConfig:
+    """Build a ``TrainConfig`` from a plain dict; unknown keys are rejected."""
+    return _build(TrainConfig, data, where)
+
+
+def train_config_to_dict(config: TrainConfig) -> dict[str, Any]:
+    """Plain-dict form (JSON/YAML friendly) of a ``TrainConfig``."""
+    data = dataclasses.asdict(config)
+    return {k: ({kk: list(vv) if isinstance(vv, tuple) else vv for kk, vv in v.items()} if k == "mix" else list(v) if isinstance(v, tuple) else v) for k, v in data.items()}
+
+
+def load_train_config(path: str | Path, **overrides: Any) -> TrainConfig:
+    """A ``TrainConfig`` from a YAML file, with ``overrides`` applied on top."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"training config not found: {path}")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of training options, got {type(data).__name__}")
+    mix = {**data.pop("mix", {}), **overrides.pop("mix", {})}
+    return train_config_from_dict({**data, **overrides, "mix": mix}, str(path))

@@ -1,0 +1,135 @@
+"""Evaluation on the fixed validation set: SI-SDR and SDR (and their improvements) per task and prompt.
+
+Each source is scored against its target, and so is the mixture itself (the identity
+baseline), so the improvement (``si_sdri``) is what the model adds. ``oracle`` feeds the
+true targets through the same scoring: it must reach the ceiling, or the pipeline is broken.
+Repeated prompts (two talkers) are matched to their targets by the best permutation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from fastuss_fx.data.dataset import Batch
+from fastuss_fx.data.tasks import Task
+from fastuss_fx.train.loss import pit_loss
+
+logger = logging.getLogger(__name__)
+
+Separator = Callable[[torch.Tensor, list[list[str]]], torch.Tensor]
+"""(mixture [B, N], prompts per example) -> estimates [B, S, N]."""
+ORACLE_MIN_DB = 60.0
+_EPS = 1e-12
+METRICS = ("si_sdr", "si_sdri", "sdr", "sdri")
+
+
+def si_sdr(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Scale-invariant SDR (dB) over the last axis, zero-mean signals."""
+    estimate = estimate - estimate.mean(-1, keepdim=True)
+    target = target - target.mean(-1, keepdim=True)
+    scale = (estimate * target).sum(-1, keepdim=True) / (target.pow(2).sum(-1, keepdim=True) + _EPS)
+    projection = scale * target
+    return 10 * torch.log10((projection.pow(2).sum(-1) + _EPS) / ((estimate - projection).pow(2).sum(-1) + _EPS))
+
+
+def sdr(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Signal-to-distortion ratio as plain SNR (dB) over the last axis (no allowed filtering)."""
+    return 10 * torch.log10((target.pow(2).sum(-1) + _EPS) / ((target - estimate).pow(2).sum(-1) + _EPS))
+
+
+def identity(mixture: torch.Tensor, prompts: list[list[str]]) -> torch.Tensor:
+    """The baseline separator: every source is the mixture."""
+    return mixture[:, None, :].expand(-1, len(prompts[0]), -1)
+
+
+def model_separator(model: torch.nn.Module, device: torch.device | str = "cpu") -> Separator:
+    """Wrap a model for ``evaluate`` (eval mode, no gradients, float32)."""
+    model = model.eval().to(device)
+
+    @torch.no_grad()
+    def separate(mixture: torch.Tensor, prompts: list[list[str]]) -> torch.Tensor:
+        return model(mixture.to(device), prompts).float().cpu()
+
+    return separate
+
+
+def score_batch(estimates: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:
+    """One record per source of every example: prompt, SI-SDR and SDR of estimate and of mixture."""
+    _, perm = pit_loss(estimates, batch.targets, batch.mixture, batch.prompts)
+    targets = torch.gather(batch.targets, 1, perm[:, :, None].expand_as(batch.targets).to(batch.targets.device))
+    mixture = batch.mixture[:, None, :].expand_as(targets)
+    scores = {"si_sdr": si_sdr(estimates, targets), "sdr": sdr(estimates, targets), "si_sdr_mix": si_sdr(mixture, targets), "sdr_mix": sdr(mixture, targets)}
+    records = []
+    for b, prompts in enumerate(batch.prompts):
+        for s, prompt in enumerate(prompts):
+            if not torch.any(targets[b, s] != 0):  # a silent target has no SDR
+                continue
+            record = {"task": batch.name, "prompt": prompt, **{k: float(v[b, s]) for k, v in scores.items()}}
+            record["si_sdri"] = record["si_sdr"] - record["si_sdr_mix"]
+            record["sdri"] = record["sdr"] - record["sdr_mix"]
+            records.append(record)
+    return records
+
+
+def _mean(records: Sequence[dict[str, Any]]) -> dict[str, float]:
+    summary = {k: sum(r[k] for r in records) / len(records) for k in METRICS + ("si_sdr_mix",)}
+    return {**summary, "count": len(records)}
+
+
+def evaluate(separate: Separator, batches: Sequence[Batch], tasks: Sequence[Task], *, check_oracle: bool = True) -> dict[str, Any]:
+    """Score ``separate`` on ``batches`` (named after ``tasks``).
+
+    Returns:
+        ``{"tasks": {task: {"main": {...}, "sources": {prompt: {...}}}}, "prompts": {prompt: {...}},
+        "oracle_min_si_sdr": dB}``; each ``{...}`` holds mean ``si_sdr``, ``si_sdri``, ``sdr``,
+        ``sdri``, ``si_sdr_mix`` (the baseline) and ``count``.
+
+    Raises:
+        RuntimeError: ``check_oracle`` and the true targets do not reach ``ORACLE_MIN_DB``.
+    """
+    records, oracle = [], []
+    for batch in batches:
+        records += score_batch(separate(batch.mixture, batch.prompts).float().cpu(), batch)
+        if check_oracle:
+            oracle += [r["si_sdr"] for r in score_batch(batch.targets, batch)]
+    if check_oracle and min(oracle) < ORACLE_MIN_DB:
+        raise RuntimeError(f"oracle check failed: true targets score {min(oracle):.1f} dB SI-SDR < {ORACLE_MIN_DB} dB")
+    main = {task.name: set(task.main) for task in tasks}
+    by_task: dict[str, list] = defaultdict(list)
+    for record in records:
+        by_task[record["task"]].append(record)
+    result: dict[str, Any] = {"tasks": {}, "prompts": {}}
+    for name, rows in by_task.items():
+        kinds = sorted({r["prompt"] for r in rows})
+        result["tasks"][name] = {
+            "main": _mean([r for r in rows if r["prompt"] in main.get(name, kinds)]),
+            "sources": {k: _mean([r for r in rows if r["prompt"] == k]) for k in kinds},
+        }
+    for kind in sorted({r["prompt"] for r in records}):
+        result["prompts"][kind] = _mean([r for r in records if r["prompt"] == kind])
+    if check_oracle:
+        result["oracle_min_si_sdr"] = min(oracle)
+    return result
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """A plain-text table: one line per task main target and per task source, then per prompt."""
+    header = f"{'task / prompt':<28}{'SI-SDR':>9}{'SI-SDRi':>9}{'SDR':>9}{'SDRi':>9}{'mix SI-SDR':>12}{'n':>6}"
+    lines = [header, "-" * len(header)]
+
+    def line(label: str, m: dict[str, float]) -> str:
+        return f"{label:<28}{m['si_sdr']:9.2f}{m['si_sdri']:9.2f}{m['sdr']:9.2f}{m['sdri']:9.2f}{m['si_sdr_mix']:12.2f}{m['count']:6d}"
+
+    for name, task in result["tasks"].items():
+        lines.append(line(f"{name} (main)", task["main"]))
+        lines += [line(f"  {name}/{kind}", m) for kind, m in task["sources"].items()]
+    lines.append("-" * len(header))
+    lines += [line(f"prompt {kind}", m) for kind, m in result["prompts"].items()]
+    if "oracle_min_si_sdr" in result:
+        lines.append(f"oracle check: true targets score >= {result['oracle_min_si_sdr']:.1f} dB SI-SDR")
+    return "\n".join(lines)

@@ -1,0 +1,60 @@
+"""The onnxruntime engine behind the processor: same output as torch, torch-free once cached."""
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from fastuss_fx import FasTUSS
+from fastuss_fx.runtime.loader import load_onnx_backend
+from fastuss_fx.runtime.onnx import OnnxBackend, OnnxStreamingBackend
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+@pytest.mark.parametrize("mode, model", [("offline", "tiny"), ("realtime", "tiny-causal")])
+def test_onnx_and_torch_engines_agree(mode, model):
+    audio = (0.3 * np.random.randn(2, 30001)).astype(np.float32)
+    outputs = {}
+    for engine in ("onnx", "torch"):
+        fx = FasTUSS(["speech", "sfx"], {"speech": 0.0, "sfx": -6.0}, mode=mode, model=model, engine=engine)
+        outputs[engine] = fx(audio, 48000)
+    assert np.abs(outputs["onnx"] - outputs["torch"]).max() <= 1e-4
+
+
+def test_default_engine_is_onnxruntime():
+    fx = FasTUSS(["speech"], mode="realtime", model="tiny-causal")
+    assert isinstance(fx.backend, OnnxStreamingBackend)
+    assert fx.backend.session.get_session_options().intra_op_num_threads == 1
+    assert isinstance(FasTUSS(["speech"], model="tiny").backend, OnnxBackend)
+
+
+def test_backend_is_shared_per_variant():
+    assert load_onnx_backend("tiny", None) is load_onnx_backend("tiny", None)
+
+
+def test_bad_engine():
+    with pytest.raises(ValueError, match="engine.*onnx, torch.*'tensorrt'"):
+        FasTUSS(["speech"], model="tiny", engine="tensorrt")
+
+
+def test_processing_with_cached_graphs_never_imports_torch():
+    FasTUSS(["speech"], mode="realtime", model="tiny-causal").backend  # fills the cache (torch)
+    code = (
+        "import sys, warnings, numpy as np\n"
+        "warnings.simplefilter('ignore')\n"
+        "from fastuss_fx import FasTUSS\n"
+        "fx = FasTUSS(['speech'], mode='realtime', model='tiny-causal')\n"
+        "out = fx(np.zeros((2, 4801), np.float32), 44100)\n"
+        "assert out.shape == (2, 4801)\n"
+        "print('torch' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "False"

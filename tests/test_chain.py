@@ -1,0 +1,105 @@
+import warnings
+
+import numpy as np
+import pedalboard
+import pytest
+from fakes import CausalBackend, IdentityBackend
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fastuss_fx import Chain, FasTUSS
+from fastuss_fx.runtime import UntrainedWeightsWarning
+
+RNG = np.random.default_rng(0)
+
+
+def causal_fx(model=None):
+    return FasTUSS(["speech", "sfx"], {"speech": 0.0, "sfx": -6.0}, mode="realtime", model=model or CausalBackend())
+
+
+def make_chain(model=None):
+    return Chain([
+        pedalboard.Gain(3.0), pedalboard.LowpassFilter(6000),
+        causal_fx(model),
+        pedalboard.Reverb(room_size=0.3), pedalboard.Compressor(),
+        Chain([pedalboard.Delay(0.005, 0.2, 0.3), causal_fx(model)]),
+    ])
+
+
+def stream(chain, x, rate, sizes, buffer_size):
+    outs, pos, i = [], 0, 0
+    while pos < x.shape[1]:
+        n = 3 if i == 0 else sizes[(i - 1) % len(sizes)]  # a first chunk of 3 settles the layout
+        outs.append(chain(x[:, pos : pos + n], rate, buffer_size=buffer_size, reset=False))
+        pos, i = pos + n, i + 1
+    return np.concatenate(outs, -1)
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 2000), min_size=1, max_size=6),
+    rate=st.sampled_from([44100, 48000]),
+    buffer_size=st.sampled_from([256, 1024]),
+)
+def test_streaming_chain_equals_one_shot(sizes, rate, buffer_size):
+    x = (0.1 * RNG.standard_normal((2, rate // 4))).astype(np.float32)
+    got = stream(make_chain(), x, rate, sizes, buffer_size)
+    ref = make_chain()(x, rate, buffer_size=buffer_size)
+    assert ref.shape == x.shape and 0 < got.shape[1] <= x.shape[1] - make_chain().latency_samples + 1
+    np.testing.assert_allclose(got, ref[:, : got.shape[1]], atol=1e-4)
+
+
+def test_streaming_chain_with_the_tiny_model():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UntrainedWeightsWarning)
+        x = (0.1 * RNG.standard_normal((2, 9600))).astype(np.float32)
+        got = stream(make_chain("tiny-causal"), x, 48000, [1, 65, 1000, 7], 512)
+        ref = make_chain("tiny-causal")(x, 48000, buffer_size=512)
+    np.testing.assert_allclose(got, ref[:, : got.shape[1]], atol=1e-4)
+
+
+def test_latency_is_the_sum_and_output_catches_up():
+    chain = make_chain()
+    assert chain.latency_samples == 2 * 15
+    x = RNG.standard_normal((1, 5000)).astype(np.float32)
+    total = sum(chain(x[:, i : i + 500], 48000, buffer_size=256, reset=False).shape[-1] for i in range(0, 5000, 500))
+    assert total == 5000 - chain.latency_samples
+
+
+@pytest.mark.parametrize("shape", [(3000,), (2, 3000), (3000, 2), (1, 1)])
+def test_one_shot_layout_like_pedalboard(shape):
+    x = RNG.standard_normal(shape).astype(np.float64)
+    chain = Chain([pedalboard.Gain(0.0), FasTUSS(["speech"], model=IdentityBackend())])
+    out = chain(x, 48000)
+    assert out.shape == pedalboard.Gain(0.0)(x, 48000).shape and out.dtype == np.float32
+    np.testing.assert_allclose(out, x, atol=1e-5)
+
+
+def test_list_interface():
+    gain, fx = pedalboard.Gain(1.0), FasTUSS(["speech"], model=IdentityBackend())
+    chain = Chain([gain])
+    chain.append(fx)
+    chain.insert(0, pedalboard.Invert())
+    assert len(chain) == 3 and chain.index(fx) == 2 and chain[1] is gain
+    assert isinstance(chain[1:], Chain) and list(chain[1:]) == [gain, fx]
+    chain.remove(gain)
+    assert list(chain) == [chain[0], fx]
+    chain.append(Chain([pedalboard.Gain(-1.0)]))
+    del chain[0]
+    assert len(chain) == 2 and "fastuss_fx.Chain with 2 stage(s)" in repr(chain)
+    with pytest.raises(TypeError, match="a Chain holds pedalboard plugins.*got int"):
+        chain.append(3)
+    with pytest.raises(ValueError, match="same plugin instance appears twice"):
+        chain.append(fx)
+    assert len(chain) == 2
+    x = np.ones((1, 100), np.float32)
+    np.testing.assert_allclose(chain(x, 48000), x * 10 ** (-1 / 20), atol=1e-5)
+
+
+def test_buffer_size_must_stay_fixed_while_streaming():
+    chain = make_chain()
+    chain(np.zeros((2, 300), np.float32), 48000, buffer_size=256, reset=False)
+    with pytest.raises(ValueError, match="buffer_size=256; got 48000 Hz, 2 channel\\(s\\), buffer_size=512"):
+        chain(np.zeros((2, 300), np.float32), 48000, buffer_size=512, reset=False)
+    chain.reset()
+    chain(np.zeros((2, 300), np.float32), 48000, buffer_size=512, reset=False)

@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+from pedalboard.io import AudioFile
+
+from fastuss_fx.cli import main
+
+pytestmark = pytest.mark.filterwarnings("ignore::fastuss_fx.runtime.UntrainedWeightsWarning")
+
+
+def write(path, channels=2, rate=44100, seconds=0.1):
+    audio = (0.1 * np.random.default_rng(0).standard_normal((channels, int(rate * seconds)))).astype(np.float32)
+    with AudioFile(str(path), "w", rate, channels) as f:
+        f.write(audio)
+    return audio
+
+
+def read(path):
+    with AudioFile(str(path)) as f:
+        return f.read(f.frames), f.samplerate
+
+
+@pytest.mark.parametrize("suffix, channels, rate", [(".wav", 2, 44100), (".flac", 1, 22050)])
+def test_separate_keeps_rate_channels_and_length(tmp_path, suffix, channels, rate):
+    src = tmp_path / f"in{suffix}"
+    audio = write(src, channels, rate)
+    out = tmp_path / f"out{suffix}"
+    assert main(["separate", str(src), "-p", "remove_music", "--model", "tiny", "-o", str(out)]) == 0
+    got, got_rate = read(out)
+    assert got_rate == rate and got.shape == audio.shape
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no temporary files left
+
+
+def test_separate_realtime_mode_and_folder_of_inputs(tmp_path):
+    (tmp_path / "in").mkdir()
+    for name in ("a.wav", "b.flac"):
+        write(tmp_path / "in" / name)
+    out = tmp_path / "out"
+    assert main(["separate", str(tmp_path / "in"), "-p", "denoise", "--model", "tiny-causal", "-o", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a_denoise.wav", "b_denoise.flac"]
+
+
+def test_overwrite_is_required_and_input_is_never_overwritten(tmp_path, capsys):
+    src, out = tmp_path / "in.wav", tmp_path / "out.wav"
+    write(src)
+    out.write_bytes(b"keep me")
+    args = ["separate", str(src), "-p", "dialog_only", "--model", "tiny", "-o"]
+    assert main(args + [str(out)]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err and out.read_bytes() == b"keep me"
+    assert main(args + [str(src), "--overwrite"]) == 2
+    assert "is the input file" in capsys.readouterr().err
+    assert main(args + [str(out), "--overwrite"]) == 0
+
+
+def test_stems_writes_one_file_per_source(tmp_path):
+    src = tmp_path / "song.wav"
+    audio = write(src)
+    assert main(["stems", str(src), "--model", "tiny", "-o", str(tmp_path / "stems")]) == 0
+    files = sorted(p.name for p in (tmp_path / "stems" / "song").iterdir())
+    assert files == ["bass.wav", "drums.wav", "other.wav", "vocals.wav"]
+    assert read(tmp_path / "stems" / "song" / "bass.wav")[0].shape == audio.shape
+
+
+@pytest.mark.parametrize(
+    "setup, args, message",
+    [
+        (None, ["separate", "{tmp}/missing.wav", "-p", "dialog_only", "-o", "{tmp}/o.wav"], "input not found"),
+        ("corrupt", ["separate", "{tmp}/bad.wav", "-p", "dialog_only", "--model", "tiny", "-o", "{tmp}/o.wav"], "cannot decode"),
+        ("ok", ["separate", "{tmp}/in.wav", "-p", "nope", "-o", "{tmp}/o.wav"], "unknown preset 'nope'"),
+        ("badpreset", ["separate", "{tmp}/in.wav", "-p", "{tmp}/p.yaml", "-o", "{tmp}/o.wav"], "p.yaml: key 'prompts'"),
+        ("ok", ["separate", "{tmp}/in.wav", "-p", "dialog_only", "--model", "tiny", "-o", "{tmp}/no/such/dir/o.wav"], "output folder does not exist"),
+        ("ok", ["separate", "{tmp}/in.wav", "-p", "dialog_only", "-o", "{tmp}/o.opus"], "unsupported format"),
+    ],
+)
+def test_errors_are_one_line_with_nonzero_exit(tmp_path, capsys, setup, args, message):
+    if setup == "corrupt":
+        (tmp_path / "bad.wav").write_bytes(b"RIFF not really a wav file")
+    if setup in ("ok", "badpreset"):
+        write(tmp_path / "in.wav")
+    if setup == "badpreset":
+        (tmp_path / "p.yaml").write_text("prompts: [guitar]\n")
+    code = main([a.format(tmp=tmp_path) for a in args])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and message in err and len(err.splitlines()) == 1
+
+
+def test_presets_list_show_validate(tmp_path, capsys):
+    assert main(["presets", "list"]) == 0
+    assert "remove_music" in capsys.readouterr().out
+    assert main(["presets", "show", "karaoke"]) == 0
+    assert "prompts:" in capsys.readouterr().out
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text("prompts: [speech]\n")
+    bad.write_text("prompts: [speech]\nmix: {speech: loud}\n")
+    assert main(["presets", "validate", str(good)]) == 0
+    assert main(["presets", "validate", str(bad)]) == 2
+    assert "bad.yaml: key 'mix'.speech" in capsys.readouterr().err

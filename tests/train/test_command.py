@@ -1,0 +1,36 @@
+import argparse
+
+import pytest
+
+from fastuss_fx.cli import get_parser
+from fastuss_fx.commands.train import config_from_args
+from fastuss_fx.train.config import TrainConfig
+
+
+def parse(*argv):
+    return get_parser().parse_args(["train", *argv])
+
+
+def test_flags_default_to_the_dataclass():
+    assert config_from_args(parse()) == TrainConfig()
+
+
+def test_flags_and_yaml(tmp_path):
+    config = config_from_args(parse("--steps", "7", "--no-resume", "--valid-tasks", "denoise", "dialog", "--mix-chunk-seconds", "0.5", "--mix-gain-db", "-6", "0"))
+    assert (config.steps, config.resume, config.valid_tasks) == (7, False, ("denoise", "dialog"))
+    assert (config.mix.chunk_seconds, config.mix.gain_db) == (0.5, (-6.0, 0.0))
+    path = tmp_path / "run.yaml"
+    path.write_text("steps: 100\nbatch_size: 3\nmix: {chunk_seconds: 2.0, max_sources: 3}\n")
+    config = config_from_args(parse("--config", str(path), "--steps", "5", "--mix-max-sources", "2"))
+    assert (config.steps, config.batch_size, config.mix.chunk_seconds, config.mix.max_sources) == (5, 3, 2.0, 2)
+    path.write_text("stepz: 100\n")
+    with pytest.raises(ValueError, match="stepz"):
+        config_from_args(parse("--config", str(path)))
+
+
+def test_bad_values_name_themselves():
+    with pytest.raises(ValueError, match="'fp8'"):
+        config_from_args(parse("--precision", "fp8"))
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        config_from_args(parse("--batch-size", "0"))
+    assert isinstance(parse(), argparse.Namespace)
