@@ -23,8 +23,6 @@ COMMAND_MODULES = (
     "train",
     "eval",
     "data",
-    "render",
-    "demo",
 )
 """Sub-command modules under ``fastuss_fx.commands``, in the order ``--help`` lists them."""
 

@@ -8,6 +8,7 @@ so a typo in a variant file never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -115,8 +116,11 @@ class ModelConfig:
         return 1000.0 * self.latency_samples / self.stft.sample_rate
 
 
-def _build(cls: type, data: Any, where: str) -> Any:
-    """Build dataclass ``cls`` from a mapping, rejecting unknown keys (recursively)."""
+def dataclass_from_dict(cls: type, data: Any, where: str) -> Any:
+    """Build dataclass ``cls`` from a mapping: nested dataclass fields recursively, lists as tuples.
+
+    Unknown keys raise ``ValueError`` naming ``where`` (e.g. the file) and the key path.
+    """
     if isinstance(data, cls):
         return data
     if not isinstance(data, dict):
@@ -125,33 +129,38 @@ def _build(cls: type, data: Any, where: str) -> Any:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(fields)}")
+    hints = typing.get_type_hints(cls)
     kwargs = {}
-    nested = {"stft": StftConfig, "cross_prompt": StackConfig, "tse": StackConfig, "freq": PathConfig, "time": PathConfig}
     for key, value in data.items():
-        if key in nested and cls in (ModelConfig, StackConfig):
-            value = _build(nested[key], value, f"{where}.{key}")
-        elif key == "branch_kernels":
+        if dataclasses.is_dataclass(hints[key]):
+            value = dataclass_from_dict(hints[key], value, f"{where}.{key}")
+        elif isinstance(value, list):
             value = tuple(value)
         kwargs[key] = value
     return cls(**kwargs)
 
 
-def config_from_dict(data: dict[str, Any], where: str = "config") -> ModelConfig:
-    """Build a ``ModelConfig`` from a plain dict (as found in YAML or checkpoint metadata)."""
-    return _build(ModelConfig, data, where)
-
-
-def config_to_dict(config: ModelConfig) -> dict[str, Any]:
-    """Plain-dict form of a config (tuples become lists), the inverse of ``config_from_dict``."""
+def dataclass_to_dict(obj: Any) -> dict[str, Any]:
+    """Plain-dict form of a dataclass (tuples become lists), the inverse of ``dataclass_from_dict``."""
 
     def plain(value: Any) -> Any:
-        if isinstance(value, tuple):
+        if isinstance(value, (tuple, list)):
             return [plain(v) for v in value]
         if isinstance(value, dict):
             return {k: plain(v) for k, v in value.items()}
         return value
 
-    return plain(dataclasses.asdict(config))
+    return plain(dataclasses.asdict(obj))
+
+
+def config_from_dict(data: dict[str, Any], where: str = "config") -> ModelConfig:
+    """Build a ``ModelConfig`` from a plain dict (as found in YAML or checkpoint metadata)."""
+    return dataclass_from_dict(ModelConfig, data, where)
+
+
+def config_to_dict(config: ModelConfig) -> dict[str, Any]:
+    """Plain-dict form of a config, the inverse of ``config_from_dict``."""
+    return dataclass_to_dict(config)
 
 
 def list_variants() -> list[str]:

@@ -1,6 +1,8 @@
-"""A first-in first-out buffer of ``(..., n)`` arrays along the last axis."""
+"""First-in first-out buffers of ``(..., n)`` arrays, and the bookkeeping of constant-latency streams."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -47,3 +49,52 @@ class Fifo:
     def _merge(self) -> None:
         if len(self._chunks) > 1:
             self._chunks = [np.concatenate(self._chunks, axis=-1)]
+
+
+class AlignedOutput:
+    """Output side of a constant-latency stream: after ``n`` samples in, exactly ``max(0, n - latency)`` out."""
+
+    def __init__(self, lead_shape: tuple[int, ...], latency_samples: int) -> None:
+        self.latency_samples = latency_samples
+        self._ready = Fifo(lead_shape)
+        self._n_in = self._n_out = 0
+
+    @property
+    def samples_in(self) -> int:
+        return self._n_in
+
+    def count_input(self, n: int) -> None:
+        """Record ``n`` more input samples."""
+        self._n_in += n
+
+    def push(self, chunk: np.ndarray) -> None:
+        """Append finished output samples."""
+        self._ready.push(chunk)
+
+    def pop(self) -> np.ndarray:
+        """The output samples due now (the stream must have produced them)."""
+        want = max(0, self._n_in - self.latency_samples) - self._n_out
+        assert len(self._ready) >= want, (len(self._ready), want)
+        self._n_out += want
+        return self._ready.pop(want)
+
+
+def run_to_end(
+    push: Callable[[np.ndarray], np.ndarray],
+    mix: np.ndarray,
+    latency_samples: int,
+    block_samples: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Feed ``mix`` ``(B, N)`` then ``latency_samples`` zeros through ``push``; return the aligned ``(B, K, N)``."""
+    total = mix.shape[-1]
+    feed = np.concatenate([mix, np.zeros((mix.shape[0], latency_samples), np.float32)], -1)
+    parts, done = [], 0
+    for start in range(0, feed.shape[-1], block_samples):
+        out = push(feed[:, start : start + block_samples])[..., : total - done]
+        parts.append(out)
+        done += out.shape[-1]
+        if progress is not None:
+            progress(done, total)
+    assert done == total, (done, total)
+    return np.concatenate(parts, -1)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from fastuss_fx.runtime.backend import Backend
-from fastuss_fx.runtime.fifo import Fifo
+from fastuss_fx.runtime.fifo import AlignedOutput, Fifo, run_to_end
 
 logger = logging.getLogger(__name__)
 
@@ -72,45 +72,34 @@ class WindowedStream:
         self.combine = combine
         self.outputs = len(self.prompts) if combine is None else combine.shape[0]
         self.latency_samples = segment_samples - 1
-        self.progress: Progress | None = None
-        self.total_hint = 0
         self.reset()
 
     def reset(self) -> None:
         self._in = Fifo((self.channels,))
-        self._ready = Fifo((self.channels, self.outputs))
+        self._out = AlignedOutput((self.channels, self.outputs), self.latency_samples)
         # Weighted sums for the samples from the next window's start on.
         self._acc = np.zeros((self.channels, self.outputs, self.segment), np.float64)
         self._wsum = np.zeros(self.segment, np.float64)
-        self._n_in = self._n_out = self._start = 0
+        self._start = 0
 
     def push(self, audio: np.ndarray) -> np.ndarray:
         """Feed ``(B, n)`` float32; return the next aligned ``(B, K, m)`` output samples."""
         self._in.push(audio)
-        self._n_in += audio.shape[-1]
+        self._out.count_input(audio.shape[-1])
         while len(self._in) >= self.segment:
             self._window(self._in.peek(self.segment))
             self._in.pop(self.stride)
-        return self._emit()
+        return self._out.pop()
 
     def _window(self, window: np.ndarray) -> None:
         out = combine_sources(self.backend.separate(window, self.prompts), self.combine)
         self._acc += out * self.weights
         self._wsum += self.weights
         # Samples before the next window's start get no more contributions: they are final.
-        self._ready.push((self._acc[..., : self.stride] / self._wsum[: self.stride]).astype(np.float32))
+        self._out.push((self._acc[..., : self.stride] / self._wsum[: self.stride]).astype(np.float32))
         self._acc = np.concatenate([self._acc[..., self.stride :], np.zeros_like(self._acc[..., : self.stride])], -1)
         self._wsum = np.concatenate([self._wsum[self.stride :], np.zeros(self.stride)])
         self._start += self.stride
-        if self.progress is not None:
-            self.progress(min(self._start - self.stride + self.segment, self.total_hint or self._n_in), self.total_hint)
-
-    def _emit(self) -> np.ndarray:
-        want = max(0, self._n_in - self.latency_samples) - self._n_out
-        assert len(self._ready) >= want, (len(self._ready), want)
-        out = self._ready.pop(want)
-        self._n_out += want
-        return out
 
 
 def separate_offline(
@@ -139,15 +128,5 @@ def separate_offline(
     stream = WindowedStream(
         backend, prompts, mix.shape[0], segment_samples=segment_samples, overlap_samples=overlap_samples, combine=combine
     )
-    stream.progress, stream.total_hint = progress, total
     logger.debug("offline: %d samples in windows of %d, stride %d", total, segment_samples, stream.stride)
-    parts, done = [], 0
-    # Feed the clip, then zeros until the lagging output has caught up with the clip's end.
-    feed = np.concatenate([mix, np.zeros((mix.shape[0], stream.latency_samples), np.float32)], -1)
-    for start in range(0, feed.shape[-1], stream.stride):
-        out = stream.push(feed[:, start : start + stream.stride])
-        out = out[..., : total - done]
-        parts.append(out)
-        done += out.shape[-1]
-    assert done == total, (done, total)
-    return np.concatenate(parts, -1)
+    return run_to_end(stream.push, mix, stream.latency_samples, stream.stride, progress)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from fastuss_fx.runtime.backend import StreamingBackend
-from fastuss_fx.runtime.fifo import Fifo
+from fastuss_fx.runtime.fifo import AlignedOutput, Fifo, run_to_end
 from fastuss_fx.runtime.offline import Progress, combine_sources
 
 MAX_HOPS_PER_CALL = 32
@@ -45,26 +45,21 @@ class HopStream:
     def reset(self) -> None:
         self._state = self.backend.initial_state(self.channels, self.prompts)
         self._in = Fifo((self.channels,))
-        self._ready = Fifo((self.channels, self.outputs))
+        self._out = AlignedOutput((self.channels, self.outputs), self.latency_samples)
         self._to_drop = int(self.backend.stream_delay_samples)  # stream samples before the clip starts
-        self._n_in = self._n_out = 0
 
     def push(self, audio: np.ndarray) -> np.ndarray:
         """Feed ``(B, n)`` float32; return the next aligned ``(B, K, m)`` output samples."""
         self._in.push(audio)
-        self._n_in += audio.shape[-1]
+        self._out.count_input(audio.shape[-1])
         while len(self._in) >= self.hop:
             hops = min(len(self._in) // self.hop, MAX_HOPS_PER_CALL)
             out, self._state = self.backend.stream(self._in.pop(hops * self.hop), self._state)
             out = combine_sources(out, self.combine)
             drop = min(self._to_drop, out.shape[-1])
             self._to_drop -= drop
-            self._ready.push(out[..., drop:])
-        want = max(0, self._n_in - self.latency_samples) - self._n_out
-        assert len(self._ready) >= want, (len(self._ready), want)
-        out = self._ready.pop(want)
-        self._n_out += want
-        return out
+            self._out.push(out[..., drop:])
+        return self._out.pop()
 
 
 def separate_streaming(
@@ -81,14 +76,4 @@ def separate_streaming(
     Equals what a stream fed the clip in any chunking returns, since it is the same stream.
     """
     stream = HopStream(backend, prompts, mix.shape[0], combine=combine)
-    total = mix.shape[-1]
-    feed = np.concatenate([mix, np.zeros((mix.shape[0], stream.latency_samples), np.float32)], -1)
-    parts, done = [], 0
-    for start in range(0, feed.shape[-1], block_samples):
-        parts.append(stream.push(feed[:, start : start + block_samples]))
-        done += parts[-1].shape[-1]
-        if progress is not None:
-            progress(min(done, total), total)
-    out = np.concatenate(parts, -1)
-    assert out.shape[-1] == total, (out.shape, total)
-    return out
+    return run_to_end(stream.push, mix, stream.latency_samples, block_samples, progress)

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from fastuss_fx.config import dataclass_from_dict, dataclass_to_dict
 from fastuss_fx.data.mixer import MixConfig
 
 
@@ -78,30 +79,14 @@ class TrainConfig:
             raise ValueError(f"plateau_factor must be in (0, 1), got {self.plateau_factor}")
 
 
-def _build(cls: type, data: dict[str, Any], where: str) -> Any:
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(fields)}")
-    kwargs = {}
-    for key, value in data.items():
-        if key == "mix":
-            value = value if isinstance(value, MixConfig) else _build(MixConfig, value, f"{where}.mix")
-        elif isinstance(value, list):
-            value = tuple(value)
-        kwargs[key] = value
-    return cls(**kwargs)
-
-
 def train_config_from_dict(data: dict[str, Any], where: str = "train config") -> TrainConfig:
     """Build a ``TrainConfig`` from a plain dict; unknown keys are rejected."""
-    return _build(TrainConfig, data, where)
+    return dataclass_from_dict(TrainConfig, data, where)
 
 
 def train_config_to_dict(config: TrainConfig) -> dict[str, Any]:
     """Plain-dict form (JSON/YAML friendly) of a ``TrainConfig``."""
-    data = dataclasses.asdict(config)
-    return {k: ({kk: list(vv) if isinstance(vv, tuple) else vv for kk, vv in v.items()} if k == "mix" else list(v) if isinstance(v, tuple) else v) for k, v in data.items()}
+    return dataclass_to_dict(config)
 
 
 def load_train_config(path: str | Path, **overrides: Any) -> TrainConfig:

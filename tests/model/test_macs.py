@@ -59,3 +59,18 @@ def test_gmacs_grow_with_prompts():
     values = [row.gmacs_per_s_by_prompts[s] for s in (1, 2, 3, 4)]
     assert values == sorted(values) and values[0] < values[-1]
     assert abs(sum(row.breakdown_gmacs_per_s.values()) - row.gmacs_per_s) < 1e-6
+
+
+@pytest.mark.parametrize("name", ["fastuss-causal", "tiny-causal"])
+def test_stream_step_count_agrees_with_flop_counter(name):
+    from fastuss_fx.model.macs import count_stream_step_macs
+
+    config = load_variant(name)
+    with torch.device("meta"):
+        model = TUSS(config).fuse()
+        state = model.initial_state(1, ["speech", "sfx"])
+        chunk = torch.zeros(1, config.stft.hop)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model.stream(chunk, state)
+    measured = counter.get_total_flops() / 2
+    assert abs(count_stream_step_macs(config, 2).total - measured) <= 0.03 * measured
