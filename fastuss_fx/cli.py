@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "train",
     "eval",
     "data",
+    "render",
 )
 """Sub-command modules under ``fastuss_fx.commands``, in the order ``--help`` lists them."""
 
@@ -44,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.run(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError, FileExistsError) as err:
+    except (ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError) as err:
         print(f"fastuss {args.command}: error: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. piped into `head`

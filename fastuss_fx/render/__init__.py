@@ -1,0 +1,16 @@
+"""Batch rendering on Ray (``fastuss render``): plan jobs, keep a resumable manifest, run workers.
+
+- ``inputs``: folders, globs and files -> ``(source, relative path)`` pairs and output paths.
+- ``manifest``: the JSON record in the output folder that makes a rerun skip finished inputs.
+- ``worker``: one job on one processor (no Ray); the Ray actor wraps it.
+- ``runner``: the driver: starts or joins Ray, dispatches jobs, records results, reports progress.
+
+Only ``runner`` imports Ray, and only when it runs.
+"""
+
+from fastuss_fx.render.inputs import expand_inputs
+from fastuss_fx.render.manifest import MANIFEST_NAME, Manifest
+from fastuss_fx.render.runner import RenderSummary, render
+from fastuss_fx.render.worker import Job, Settings
+
+__all__ = ["MANIFEST_NAME", "Job", "Manifest", "RenderSummary", "Settings", "expand_inputs", "render"]
