@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "eval",
     "data",
     "render",
+    "demo",
 )
 """Sub-command modules under ``fastuss_fx.commands``, in the order ``--help`` lists them."""
 

@@ -119,10 +119,12 @@ def preset_from_dict(data: Any, source: str = "<dict>", default_name: str = "cus
     mode = check_mode(data.get("mode", "offline"), f"{source}: key 'mode'")
     model = data.get("model")
     if model is not None:
-        from fastuss_fx.config import list_variants
+        from fastuss_fx.config import list_variants, load_variant
 
         if model not in list_variants():
             raise ValueError(f"{source}: key 'model': unknown variant {model!r}; choose from {', '.join(list_variants())}")
+        if mode == "realtime" and not load_variant(model).causal:
+            raise ValueError(f"{source}: key 'model': mode 'realtime' needs a causal variant, {model!r} is not causal")
     for key in ("name", "description"):
         if key in data and not isinstance(data[key], str):
             raise ValueError(f"{source}: key {key!r} must be a string, got {data[key]!r}")

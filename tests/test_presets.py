@@ -85,3 +85,10 @@ def test_to_dict_round_trips():
         preset = load_preset(name)
         assert parse_preset(yaml.safe_dump(preset.to_dict()), "again") == preset
     assert len(PROMPTS) == 8
+
+
+def test_realtime_preset_with_a_non_causal_model_names_the_file(tmp_path):
+    path = tmp_path / "live.yaml"
+    path.write_text("prompts: [speech]\nmode: realtime\nmodel: fastuss-8.3g\n")
+    with pytest.raises(ValueError, match=r"live\.yaml.*'model'.*not causal"):
+        load_preset(path)
