@@ -1,0 +1,51 @@
+"""``BuildConfig``: every knob of ``fastuss data build`` in one dataclass."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class BuildConfig:
+    """Settings of one corpus build; the CLI's defaults are these defaults.
+
+    Attributes:
+        out: corpus folder (clips under ``<role>/<source>/`` and ``manifest.jsonl``).
+        sources: recipe names to run; empty means all registered recipes.
+        max_minutes_per_source: stop a source once each of its roles has this many minutes.
+        seed: every random choice is a function of ``seed`` and a per-item key.
+        pkgs: folder of unpacked Debian packages (``<pkgs>/<package>/``), filled on demand.
+        fetch: allow ``apt-get download`` of missing packages (else use only what ``pkgs`` holds).
+        groove_dir: the Groove MIDI Dataset folder (``info.csv`` + ``drummerN/``).
+        valid_fraction: share of original files (by path hash) in the ``valid`` split.
+        clip_min_s, clip_max_s: length limits of a written clip.
+        gate_db: a 50 ms frame this far below the loudest frame counts as silence.
+        max_silence_s: longer silences are cut out; shorter pauses stay.
+        max_song_s: MIDI songs are rendered up to this many seconds.
+    """
+
+    out: Path
+    sources: tuple[str, ...] = ()
+    max_minutes_per_source: float = 10.0
+    seed: int = 0
+    pkgs: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "fastuss-pkgs")
+    fetch: bool = True
+    groove_dir: Path = Path("../shared/data/groove-midi")
+    valid_fraction: float = 0.05
+    clip_min_s: float = 4.0
+    clip_max_s: float = 20.0
+    gate_db: float = 50.0
+    max_silence_s: float = 1.0
+    max_song_s: float = 120.0
+
+    def __post_init__(self) -> None:
+        self.out, self.pkgs, self.groove_dir = Path(self.out), Path(self.pkgs), Path(self.groove_dir)
+        self.sources = tuple(self.sources)
+        if not self.max_minutes_per_source > 0:
+            raise ValueError(f"max_minutes_per_source must be > 0, got {self.max_minutes_per_source!r}")
+        if not 0 <= self.valid_fraction < 1:
+            raise ValueError(f"valid_fraction must be in [0, 1), got {self.valid_fraction!r}")
+        if not 0 < self.clip_min_s <= self.clip_max_s:
+            raise ValueError(f"need 0 < clip_min_s <= clip_max_s, got {self.clip_min_s!r} and {self.clip_max_s!r}")
