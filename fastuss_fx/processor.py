@@ -90,7 +90,7 @@ class FasTUSS:
         model: variant name or path, a TUSS model, or a backend (default per mode, see
             ``DEFAULT_MODELS``).
         engine: ``"onnx"`` (onnxruntime; graphs exported once and cached) or ``"torch"``.
-            The realtime path runs one onnxruntime thread, the offline path all cores.
+        threads: onnxruntime intra-op threads (default: 1 for realtime, all cores offline).
         segment_seconds: offline window length (default: the variant's reference length, 6 s for
             the shipped variants); ``overlap`` is the cross-faded fraction (0-0.5).
     """
@@ -109,6 +109,7 @@ class FasTUSS:
         segment_seconds: float | None = None,
         overlap: float = 0.25,
         engine: str = "onnx",
+        threads: int | None = None,
     ) -> None:
         self._params: dict[str, Any] = {}
         self._backend: Any = None
@@ -120,7 +121,7 @@ class FasTUSS:
         self._last_rate: float | None = None
         self.update(
             prompts=prompts, mix=mix, stems=stems, mode=mode, model=model, segment_seconds=segment_seconds,
-            overlap=overlap, engine=engine,
+            overlap=overlap, engine=engine, threads=threads,
         )
 
     @classmethod
@@ -137,7 +138,7 @@ class FasTUSS:
 
     def update(self, **params: Any) -> None:
         """Change several parameters at once (checked together; nothing changes if one is bad)."""
-        unknown = sorted(set(params) - {"prompts", "mix", "stems", "mode", "model", "segment_seconds", "overlap", "engine"})
+        unknown = sorted(set(params) - {"prompts", "mix", "stems", "mode", "model", "segment_seconds", "overlap", "engine", "threads"})
         if unknown:
             raise TypeError(f"unknown parameter(s) {unknown}")
         new = {**self._params, **params}
@@ -159,9 +160,12 @@ class FasTUSS:
             raise ValueError(f"segment_seconds must be a number in [0.1, 600], got {seconds!r}")
         if isinstance(overlap, bool) or not isinstance(overlap, (int, float)) or not 0 <= overlap <= 0.5:
             raise ValueError(f"overlap must be a fraction in [0, 0.5], got {overlap!r}")
+        threads = new["threads"]
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
         if new["engine"] not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {new['engine']!r}")
-        restart = any(k in params for k in ("prompts", "mode", "model", "segment_seconds", "overlap", "engine"))
+        restart = any(k in params for k in ("prompts", "mode", "model", "segment_seconds", "overlap", "engine", "threads"))
         new.update(prompts=tuple(prompts), mix=mix, mode=mode, segment_seconds=None if seconds is None else float(seconds), overlap=float(overlap))
         if new.get("stems") is not None:
             new["stems"] = stems
@@ -181,6 +185,7 @@ class FasTUSS:
     )
     overlap = property(lambda self: self._params["overlap"], lambda self, v: self.update(overlap=v))
     engine = property(lambda self: self._params["engine"], lambda self, v: self.update(engine=v))
+    threads = property(lambda self: self._params["threads"], lambda self, v: self.update(threads=v))
 
     @property
     def sample_rate(self) -> int:
@@ -215,7 +220,7 @@ class FasTUSS:
     def backend(self) -> Any:
         """The separation backend, built on first use (onnxruntime unless ``engine="torch"``)."""
         model, engine = self.model, self.engine
-        threads = 1 if self.mode == "realtime" else None  # realtime: one thread per stream
+        threads = self.threads or (1 if self.mode == "realtime" else None)  # realtime: one thread per stream
         spec = (model, engine, threads)
         if self._backend is None or self._backend_for != spec:
             if is_backend(model):

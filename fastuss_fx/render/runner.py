@@ -101,7 +101,7 @@ def render(
         address: Ray cluster to join (``None``: a local Ray on this machine, or the one already
             running in this process). Inputs and ``out_dir`` must be visible to every node.
         workers: Ray actors (default: all CPUs Ray offers, divided by ``threads``).
-        threads: torch threads (and Ray CPUs) per worker.
+        threads: onnxruntime threads (and Ray CPUs) per worker.
         limit: render at most this many pending inputs, leaving the rest for a rerun.
 
     Raises:

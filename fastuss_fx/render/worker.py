@@ -35,7 +35,7 @@ class Settings:
         """The processor ``fastuss separate`` would build for the same preset and overrides."""
         from fastuss_fx.processor import FasTUSS
 
-        return FasTUSS.from_preset(self.preset, **self.overrides())
+        return FasTUSS.from_preset(self.preset, threads=self.threads, **self.overrides())
 
 
 @dataclass(frozen=True)
@@ -73,9 +73,6 @@ class Worker:
     """Builds the processor and loads its model once, then renders jobs one at a time."""
 
     def __init__(self, settings: Settings) -> None:
-        import torch
-
-        torch.set_num_threads(max(1, settings.threads))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             self.processor = settings.build()

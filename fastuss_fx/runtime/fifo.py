@@ -86,15 +86,29 @@ def run_to_end(
     block_samples: int,
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """Feed ``mix`` ``(B, N)`` then ``latency_samples`` zeros through ``push``; return the aligned ``(B, K, N)``."""
-    total = mix.shape[-1]
-    feed = np.concatenate([mix, np.zeros((mix.shape[0], latency_samples), np.float32)], -1)
-    parts, done = [], 0
-    for start in range(0, feed.shape[-1], block_samples):
-        out = push(feed[:, start : start + block_samples])[..., : total - done]
-        parts.append(out)
-        done += out.shape[-1]
+    """Feed ``mix`` ``(B, N)`` then ``latency_samples`` zeros through ``push``; return the aligned ``(B, K, N)``.
+
+    Writes into one preallocated output and never copies the whole input, so a long file costs
+    its input and output arrays plus the stream's own bounded buffers.
+    """
+    channels, total = mix.shape
+    out: np.ndarray | None = None
+    done = 0
+
+    def take(chunk: np.ndarray) -> None:
+        nonlocal out, done
+        chunk = chunk[..., : total - done]
+        if out is None:
+            out = np.empty((channels, chunk.shape[1], total), np.float32)
+        out[..., done : done + chunk.shape[-1]] = chunk
+        done += chunk.shape[-1]
         if progress is not None:
             progress(done, total)
-    assert done == total, (done, total)
-    return np.concatenate(parts, -1)
+
+    for start in range(0, total, block_samples):
+        take(push(mix[:, start : start + block_samples]))
+    zeros = np.zeros((channels, min(block_samples, latency_samples)), np.float32)
+    for start in range(0, latency_samples, block_samples):
+        take(push(zeros[:, : min(block_samples, latency_samples - start)]))
+    assert done == total and out is not None, (done, total)
+    return out

@@ -45,10 +45,17 @@ class OnnxBackend:
         self.session = make_session(Path(folder) / self.manifest["offline"]["file"], threads, providers)
 
     def separate(self, mix: np.ndarray, prompts: Sequence[str]) -> np.ndarray:
-        """``(B, N)`` float32 -> ``(B, S, N)`` float32."""
-        kinds, occurrences = _id_arrays(prompts, mix.shape[0])
-        feed = {"mix": np.ascontiguousarray(mix, np.float32), "kinds": kinds, "occurrences": occurrences}
-        return self.session.run(None, feed)[0]
+        """``(B, N)`` float32 -> ``(B, S, N)`` float32, one row (channel) at a time.
+
+        Attention over a whole window needs memory ~ S x frames^2 per row (about 1 GB for a 6-s
+        window and 2 prompts); running rows one by one keeps stereo at that bound.
+        """
+        kinds, occurrences = _id_arrays(prompts, 1)
+        rows = [
+            self.session.run(None, {"mix": np.ascontiguousarray(row[None], np.float32), "kinds": kinds, "occurrences": occurrences})[0]
+            for row in mix
+        ]
+        return np.concatenate(rows, axis=0)
 
 
 class OnnxStreamingBackend:

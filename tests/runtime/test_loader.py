@@ -58,3 +58,10 @@ def test_processing_with_cached_graphs_never_imports_torch():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_threads_parameter():
+    fx = FasTUSS(["speech"], model="tiny", threads=2)
+    assert fx.backend.session.get_session_options().intra_op_num_threads == 2
+    with pytest.raises(ValueError, match="threads.*0"):
+        FasTUSS(["speech"], model="tiny", threads=0)
