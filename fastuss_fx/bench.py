@@ -46,7 +46,6 @@ class BenchRow:
 
 def matmul_peak_gflops(threads: int, size: int = 1024, seconds: float = 1.0) -> float:
     """float32 matmul throughput of onnxruntime on this CPU with ``threads`` threads."""
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
