@@ -67,3 +67,17 @@ def test_complexity_cli_table(capsys):
     assert main(["complexity", "tiny"]) == 0
     out = capsys.readouterr().out
     assert "tiny" in out and "GMAC/s@2" in out and "time_ffn" in out
+
+
+def test_shipped_weights_match_their_variant_config():
+    from fastuss_fx.pretrained import shipped_weights_path
+    from fastuss_fx.weights import load_default
+
+    shipped = [v for v in list_variants() if shipped_weights_path(v)]
+    assert "fastuss-causal" in shipped
+    for variant in shipped:
+        model = load_default(variant)
+        assert model.config == load_variant(variant)  # a changed variant YAML needs new weights
+        with torch.no_grad():
+            out = model(0.1 * torch.randn(1, 4800), ["speech", "sfxbg"])
+        assert out.shape == (1, 2, 4800) and torch.isfinite(out).all()
