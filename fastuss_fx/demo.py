@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from fastuss_fx.metrics import si_sdr_db
+
 logger = logging.getLogger(__name__)
 
 EXAMPLE_SECONDS = 6.0
@@ -74,17 +76,6 @@ def load_example() -> Example:
         stems[name], rate = read_audio(example_dir() / f"{name}.ogg")
     mixture = np.sum([stems[n] for n in EXAMPLE_STEMS], axis=0, dtype=np.float32)
     return Example(mixture=mixture, stems=stems, sample_rate=float(rate))
-
-
-def si_sdr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
-    """Scale-invariant SDR in dB of ``estimate`` against ``reference`` (same shape, channels pooled)."""
-    ref = np.asarray(reference, np.float64).ravel()
-    est = np.asarray(estimate, np.float64).ravel()
-    if ref.shape != est.shape:
-        raise ValueError(f"reference and estimate differ in shape: {np.shape(reference)} vs {np.shape(estimate)}")
-    target = (est @ ref) / max(ref @ ref, 1e-20) * ref
-    noise = est - target
-    return float(10 * np.log10(max(target @ target, 1e-20) / max(noise @ noise, 1e-20)))
 
 
 def spectrogram_db(audio: np.ndarray, n_fft: int = 2048, hop: int = 512) -> np.ndarray:

@@ -29,7 +29,10 @@ import torch
 from torch import Tensor, nn
 
 from fastuss_fx.config import config_to_dict
+from fastuss_fx.metrics import si_sdr_db
+from fastuss_fx.prompts import PROMPTS
 from fastuss_fx.runtime.cache import EXPORTER_VERSION, export_folder
+from fastuss_fx.runtime.onnx import prompt_id_arrays
 from fastuss_fx.runtime.stream_state import initial_stream_state
 
 logger = logging.getLogger(__name__)
@@ -50,15 +53,6 @@ class _Offline(nn.Module):
 
     def forward(self, mix: Tensor, kinds: Tensor, occurrences: Tensor) -> Tensor:
         return self.model.separate_ids(mix, kinds, occurrences)
-
-
-class _StreamInit(nn.Module):
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, kinds: Tensor, occurrences: Tensor) -> tuple[Tensor, ...]:
-        return tuple(self.model.initial_state_ids(kinds, occurrences))
 
 
 class _StreamStep(nn.Module):
@@ -91,26 +85,19 @@ def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outpu
     onnx.checker.check_model(str(path), full_check=True)
 
 
-def _si_sdr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
-    reference, estimate = reference.ravel().astype(np.float64), estimate.ravel().astype(np.float64)
-    scale = (estimate @ reference) / max(reference @ reference, 1e-20)
-    target = scale * reference
-    return 10 * np.log10(max(target @ target, 1e-20) / max((estimate - target) @ (estimate - target), 1e-20))
-
-
 def check_parity(reference: np.ndarray, estimate: np.ndarray, what: str) -> dict[str, float]:
     """Raise ``ExportError`` unless ONNX output matches torch (max abs error and SI-SDR)."""
     error = float(np.abs(reference - estimate).max())
-    si_sdr = _si_sdr_db(reference, estimate)
+    si_sdr = si_sdr_db(reference, estimate)
     if not (error <= MAX_ABS_ERROR and si_sdr >= MIN_PARITY_SISDR_DB):
         raise ExportError(f"{what}: onnxruntime differs from torch (max abs error {error:.2e} > {MAX_ABS_ERROR:g} or SI-SDR {si_sdr:.1f} dB < {MIN_PARITY_SISDR_DB:g} dB)")
     return {"max_abs_error": error, "si_sdr_db": si_sdr}
 
 
-def _ids(prompt_ids: list[tuple[int, int]], batch: int) -> tuple[Tensor, Tensor]:
-    kinds = torch.tensor([[k for k, _ in prompt_ids]] * batch)
-    occurrences = torch.tensor([[o for _, o in prompt_ids]] * batch)
-    return kinds, occurrences
+def _ids(prompts: list[str], batch: int) -> tuple[Tensor, Tensor]:
+    """Prompt names -> kind and occurrence id tensors [B, S]."""
+    kinds, occurrences = prompt_id_arrays(prompts, batch)
+    return torch.from_numpy(kinds), torch.from_numpy(occurrences)
 
 
 def export_offline(model: nn.Module, directory: Path, check: bool = True) -> dict:
@@ -118,14 +105,14 @@ def export_offline(model: nn.Module, directory: Path, check: bool = True) -> dic
     import onnxruntime as ort
 
     path = directory / "offline.onnx"
-    kinds, occurrences = _ids([(0, 0), (1, 0)], 1)
+    kinds, occurrences = _ids(["speech", "sfx"], 1)
     example = 0.1 * torch.randn(1, 3 * model.config.stft.hop + 17)
     _export(_Offline(model), (example, kinds, occurrences), path, ["mix", "kinds", "occurrences"], ["sources"],
             {"mix": {0: "batch", 1: "samples"}, "kinds": {0: "batch", 1: "sources"}, "occurrences": {0: "batch", 1: "sources"}, "sources": {0: "batch", 1: "sources", 2: "samples"}})
     entry: dict = {"file": path.name, "inputs": {"mix": ["batch", "samples"], "kinds": ["batch", "sources"], "occurrences": ["batch", "sources"]},
                    "outputs": {"sources": ["batch", "sources", "samples"]}}
     if check:  # another length, batch and prompt count than the traced example
-        kinds, occurrences = _ids([(0, 0), (3, 0), (0, 1)], 2)
+        kinds, occurrences = _ids(["speech", "drums", "speech"], 2)
         mix = 0.3 * torch.randn(2, model.config.stft.sample_rate // 2 + 101)
         with torch.no_grad():
             reference = model.separate_ids(mix, kinds, occurrences).numpy()
@@ -143,7 +130,7 @@ def export_streaming(model: nn.Module, directory: Path, hops_per_step: int = 1, 
     a causal prompt sees no audio, so its vector is a constant of the model.
     """
     names = model.state_names()
-    kinds, occurrences = _ids([(0, 0), (1, 0)], 1)
+    kinds, occurrences = _ids(["speech", "sfx"], 1)
     with torch.no_grad():
         state = model.initial_state_ids(kinds, occurrences)
         np.save(directory / "prompt_vectors.npy", prompt_vector_table(model))
@@ -179,7 +166,7 @@ def prompt_vector_table(model: nn.Module) -> np.ndarray:
 def _state_shapes(model: nn.Module) -> dict[str, list]:
     """Each state tensor's shape with batch-dependent axes named (found by varying B and S)."""
     with torch.no_grad():
-        probes = [model.initial_state_ids(*_ids([(i, 0) for i in range(s)], b)) for b, s in ((1, 1), (2, 1), (1, 3))]
+        probes = [model.initial_state_ids(*_ids(list(PROMPTS[:s]), b)) for b, s in ((1, 1), (2, 1), (1, 3))]
     bands = model.n_bands
     names = {1: "batch", bands: f"batch*{bands}"}
     shapes = {}
@@ -207,7 +194,7 @@ def _check_streaming(model: nn.Module, directory: Path, entry: dict) -> dict[str
     import onnxruntime as ort
 
     samples = entry["step_samples"]
-    kinds, occurrences = _ids([(0, 0), (2, 0), (0, 1)], 2)
+    kinds, occurrences = _ids(["speech", "sfxbg", "speech"], 2)
     n_steps = model.config.attention_window + 5  # roll the KV window over once
     chunks = (0.3 * torch.randn(2, n_steps * samples)).split(samples, dim=-1)
     reference = []

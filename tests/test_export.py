@@ -10,6 +10,7 @@ import torch
 
 from fastuss_fx.config import list_variants
 from fastuss_fx.export import ExportError, cached_export, check_parity, export_model
+from fastuss_fx.metrics import si_sdr_db
 from fastuss_fx.model import TUSS
 from fastuss_fx.runtime.onnx import OnnxBackend, OnnxStreamingBackend
 
@@ -27,12 +28,6 @@ def exported(tmp_path_factory):
         export_model(model, folder)
         out[name] = (model, folder)
     return out
-
-
-def _si_sdr(ref, est):
-    ref, est = ref.ravel().astype(np.float64), est.ravel().astype(np.float64)
-    target = (est @ ref) / (ref @ ref) * ref
-    return 10 * np.log10((target @ target) / ((est - target) @ (est - target)))
 
 
 @pytest.mark.parametrize("name", [v for v in list_variants() if v not in ("tiny", "tiny-causal")])
@@ -54,7 +49,7 @@ def test_offline_graph_matches_torch_at_other_shapes(exported):
         assert got.shape == (batch, len(prompts), length)
         assert np.abs(got - expected).max() <= 1e-4
         if length > 1000:
-            assert _si_sdr(expected, got) >= 60
+            assert si_sdr_db(expected, got) >= 60
 
 
 def test_streaming_graph_over_10_seconds_equals_whole_clip(exported):
@@ -73,7 +68,7 @@ def test_streaming_graph_over_10_seconds_equals_whole_clip(exported):
         start += step
     streamed = np.concatenate(outputs, axis=-1)[..., backend.stream_delay_samples :][..., : mix.shape[-1]]
     assert np.abs(streamed - expected).max() <= 1e-4
-    assert _si_sdr(expected, streamed) >= 60
+    assert si_sdr_db(expected, streamed) >= 60
     assert np.abs(backend.separate(mix, PROMPTS) - expected).max() <= 1e-4
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fastuss_fx.runtime.stream_state import initial_stream_state
 from fastuss_fx.prompts import prompt_ids
 from fastuss_fx.runtime.session import make_session
+from fastuss_fx.runtime.stream_state import initial_stream_state
 
 
 def read_manifest(folder: str | Path) -> dict:
@@ -25,7 +25,8 @@ def read_manifest(folder: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _id_arrays(prompts: Sequence[str], batch: int) -> tuple[np.ndarray, np.ndarray]:
+def prompt_id_arrays(prompts: Sequence[str], batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """Prompt names -> kind and occurrence ids [B, S] (int64), the graphs' prompt inputs."""
     kinds, occurrences = prompt_ids(prompts)
     return np.tile(np.asarray(kinds, np.int64), (batch, 1)), np.tile(np.asarray(occurrences, np.int64), (batch, 1))
 
@@ -50,7 +51,7 @@ class OnnxBackend:
         Attention over a whole window needs memory ~ S x frames^2 per row (about 1 GB for a 6-s
         window and 2 prompts); running rows one by one keeps stereo at that bound.
         """
-        kinds, occurrences = _id_arrays(prompts, 1)
+        kinds, occurrences = prompt_id_arrays(prompts, 1)
         rows = [
             self.session.run(None, {"mix": np.ascontiguousarray(row[None], np.float32), "kinds": kinds, "occurrences": occurrences})[0]
             for row in mix
@@ -82,7 +83,7 @@ class OnnxStreamingBackend:
 
     def initial_state(self, batch_size: int, prompts: Sequence[str]) -> list[np.ndarray]:
         """Zeros, masked attention keys and the precomputed prompt vectors (see the manifest)."""
-        kinds, occurrences = _id_arrays(prompts, batch_size)
+        kinds, occurrences = prompt_id_arrays(prompts, batch_size)
         return initial_stream_state(self.entry, self.prompt_table, kinds, occurrences)
 
     def stream(self, chunk: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
