@@ -35,6 +35,7 @@ class BenchRow:
     hop_ms_p50: float | None = None
     hop_ms_p99: float | None = None
     hop_duration_ms: float | None = None
+    precision: str = "float32"  # "int8": the realtime step graph with int8 matrix products
 
     @property
     def peak_fraction(self) -> float:
@@ -89,34 +90,45 @@ def bench_offline(variant: str, threads: int, audio_seconds: float, peak: float)
     return BenchRow(variant, "offline", threads, elapsed / (n_segments * config.reference_seconds), config.latency_ms, 2 * macs / elapsed / 1e9, peak)
 
 
-def bench_realtime(variant: str, threads: int, audio_seconds: float, peak: float) -> BenchRow:
-    """The causal step graph, one hop per call, timing every hop."""
+def bench_realtime(variant: str, threads: int, audio_seconds: float, peak: float, int8: bool = True, rounds: int = 5) -> list[BenchRow]:
+    """The causal step graph, one hop per call, timing every hop: float32 and (if ``int8``) the
+    int8 graph, measured in alternating rounds so that both see the same machine load."""
     from fastuss_fx.config import load_variant
     from fastuss_fx.model.macs import count_stream_step_macs
     from fastuss_fx.runtime.loader import load_onnx_backend
 
     config = load_variant(variant)
-    backend = load_onnx_backend(variant, threads)
-    hop = backend.step_samples
-    n_hops = int(audio_seconds * config.stft.sample_rate) // hop
+    backends = {"float32": load_onnx_backend(variant, threads)}
+    if int8:
+        backends["int8"] = load_onnx_backend(variant, threads, int8=True)
+    hop = backends["float32"].step_samples
+    n_hops = max(rounds, int(audio_seconds * config.stft.sample_rate) // hop)
     audio = (0.1 * np.random.default_rng(0).standard_normal((1, (n_hops + 20) * hop))).astype(np.float32)
-    state = backend.initial_state(1, PROMPTS)
-    for i in range(20):  # warm-up
-        _, state = backend.stream(audio[:, i * hop : (i + 1) * hop], state)
-    times = np.empty(n_hops)
-    for i in range(n_hops):
-        chunk = audio[:, (i + 20) * hop : (i + 21) * hop]
-        start = time.perf_counter()
-        _, state = backend.stream(chunk, state)
-        times[i] = time.perf_counter() - start
+    states, times = {}, {}
+    for name, backend in backends.items():
+        states[name], times[name] = backend.initial_state(1, PROMPTS), []
+        for i in range(20):  # warm-up
+            _, states[name] = backend.stream(audio[:, i * hop : (i + 1) * hop], states[name])
+    bounds = np.linspace(0, n_hops, rounds + 1).astype(int)
+    for first, last in zip(bounds[:-1], bounds[1:]):
+        for name, backend in backends.items():
+            for i in range(first, last):
+                chunk = audio[:, (i + 20) * hop : (i + 21) * hop]
+                start = time.perf_counter()
+                _, states[name] = backend.stream(chunk, states[name])
+                times[name].append(time.perf_counter() - start)
     hop_s = hop / config.stft.sample_rate
-    macs = count_stream_step_macs(config, len(PROMPTS), backend.entry["hops_per_step"]).total
-    return BenchRow(
-        variant, "realtime", threads, float(times.sum() / (n_hops * hop_s)), config.latency_ms,
-        2 * macs * n_hops / times.sum() / 1e9, peak,
-        hop_ms_p50=float(np.percentile(times, 50) * 1e3), hop_ms_p99=float(np.percentile(times, 99) * 1e3),
-        hop_duration_ms=hop_s * 1e3,
-    )
+    macs = count_stream_step_macs(config, len(PROMPTS), backends["float32"].entry["hops_per_step"]).total
+    rows = []
+    for name, measured in times.items():
+        t = np.asarray(measured)
+        rows.append(BenchRow(
+            variant, "realtime", threads, float(t.sum() / (len(t) * hop_s)), config.latency_ms,
+            2 * macs * len(t) / t.sum() / 1e9, peak,
+            hop_ms_p50=float(np.percentile(t, 50) * 1e3), hop_ms_p99=float(np.percentile(t, 99) * 1e3),
+            hop_duration_ms=hop_s * 1e3, precision=name,
+        ))
+    return rows
 
 
 def peak_rss_offline_mb(variant: str, minutes: float, channels: int = 2) -> float:
@@ -134,26 +146,29 @@ def peak_rss_offline_mb(variant: str, minutes: float, channels: int = 2) -> floa
     return int(result.stdout.strip().splitlines()[-1]) / 1024
 
 
-def run(offline: list[str], realtime: list[str], seconds: float, threads_offline: int | None = None) -> list[BenchRow]:
-    """Measure every requested path; peaks are measured once per thread count."""
+def run(offline: list[str], realtime: list[str], seconds: float, threads_offline: int | None = None, int8: bool = True) -> list[BenchRow]:
+    """Measure every requested path (realtime also with the int8 step graph, if ``int8``);
+    peaks are measured once per thread count."""
     all_cores = threads_offline or os.cpu_count() or 1
     peaks = {t: matmul_peak_gflops(t) for t in {1, all_cores}}
     rows = [bench_offline(v, all_cores, seconds, peaks[all_cores]) for v in offline]
-    rows += [bench_realtime(v, 1, seconds, peaks[1]) for v in realtime]
+    for variant in realtime:
+        rows += bench_realtime(variant, 1, seconds, peaks[1], int8)
     return rows
 
 
 def format_rows(rows: list[BenchRow]) -> str:
-    head = f"{'variant':<16}{'path':<10}{'threads':>8}{'RTF':>8}{'latency ms':>12}{'hop p50 ms':>12}{'hop p99 ms':>12}{'GFLOP/s':>10}{'peak':>9}{'of peak':>9}"
+    head = f"{'variant':<16}{'path':<10}{'weights':>8}{'threads':>8}{'RTF':>8}{'latency ms':>12}{'hop p50 ms':>12}{'hop p99 ms':>12}{'GFLOP/s':>10}{'peak':>9}{'of peak':>9}"
     lines = [head, "-" * len(head)]
     for r in rows:
         p50 = f"{r.hop_ms_p50:.2f}" if r.hop_ms_p50 is not None else "-"
         p99 = f"{r.hop_ms_p99:.2f}" if r.hop_ms_p99 is not None else "-"
         lines.append(
-            f"{r.name:<16}{r.path:<10}{r.threads:>8}{r.rtf:>8.3f}{r.latency_ms:>12.2f}{p50:>12}{p99:>12}"
+            f"{r.name:<16}{r.path:<10}{'int8' if r.precision == 'int8' else 'fp32':>8}{r.threads:>8}{r.rtf:>8.3f}{r.latency_ms:>12.2f}{p50:>12}{p99:>12}"
             f"{r.gflops:>10.1f}{r.peak_gflops:>9.1f}{100 * r.peak_fraction:>8.1f}%"
         )
-    lines.append("RTF = processing s / audio s (2 prompts); peak = onnxruntime float32 matmul, same thread count, same run.")
+    lines.append("RTF = processing s / audio s (2 prompts); peak = onnxruntime float32 matmul, same thread count, same run")
+    lines.append("(int8 rows: float32-equivalent GFLOP/s against the same float32 peak).")
     return "\n".join(lines)
 
 

@@ -3,13 +3,15 @@
 Offline (non-causal variants): ``offline.onnx`` maps ``mix`` [B, N], ``kinds`` and
 ``occurrences`` [B, S] (int64) to ``sources`` [B, S, N]; N, B and S are dynamic.
 
-Streaming (causal variants): ``stream_init.onnx`` maps ``kinds``/``occurrences`` to the
-start-of-stream state (prompt vectors precomputed there); ``stream_step.onnx`` maps
-``chunk`` [B, hops*hop] plus every state tensor to ``output`` [B, S, hops*hop] plus the
-new state. ``manifest.json`` names every input, output and state tensor with its shape.
+Streaming (causal variants): ``stream_step.onnx`` maps ``chunk`` [B, hops*hop] plus every
+state tensor to ``output`` [B, S, hops*hop] plus the new state; ``prompt_vectors.npy`` holds
+the precomputed prompt vectors the state starts from; ``stream_step.int8.onnx`` is the same
+step with its learned matrix products quantized to int8. ``manifest.json`` names every input,
+output and state tensor with its shape.
 
 Every export is checked: ``onnx.checker``, then onnxruntime against torch on random audio.
-A mismatch raises ``ExportError`` (never just a warning).
+A mismatch raises ``ExportError`` (never just a warning). The int8 graph is measured against
+the float graph and kept only if it stays within ``INT8_MIN_SISDR_DB`` of it.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ logger = logging.getLogger(__name__)
 OPSET = 18
 MAX_ABS_ERROR = 1e-4
 MIN_PARITY_SISDR_DB = 60.0
+INT8_MIN_SISDR_DB = 30.0
+"""The int8 step graph is kept only if its output is this close (SI-SDR) to the float graph's."""
 
 
 class ExportError(RuntimeError):
@@ -150,6 +154,9 @@ def export_streaming(model: nn.Module, directory: Path, hops_per_step: int = 1, 
     }
     if check:
         entry["parity"] = _check_streaming(model, directory, entry)
+    int8 = quantize_streaming(model, directory, entry)
+    if int8 is not None:
+        entry["int8"] = int8
     return entry
 
 
@@ -190,28 +197,67 @@ def _only_symbolic(dynamic: dict) -> dict:
     return {k: {a: d for a, d in axes.items() if isinstance(d, str)} for k, axes in dynamic.items()}
 
 
-def _check_streaming(model: nn.Module, directory: Path, entry: dict) -> dict[str, float]:
-    import onnxruntime as ort
-
+def _check_signal(model: nn.Module, entry: dict) -> tuple[list[Tensor], Tensor, Tensor]:
+    """Chunks of random stereo audio (long enough to roll the KV window over) and 3 prompts."""
     samples = entry["step_samples"]
     kinds, occurrences = _ids(["speech", "sfxbg", "speech"], 2)
-    n_steps = model.config.attention_window + 5  # roll the KV window over once
-    chunks = (0.3 * torch.randn(2, n_steps * samples)).split(samples, dim=-1)
+    n_steps = model.config.attention_window + 5
+    generator = torch.Generator().manual_seed(0)
+    chunks = (0.3 * torch.randn(2, n_steps * samples, generator=generator)).split(samples, dim=-1)
+    return list(chunks), kinds, occurrences
+
+
+def _run_step_graph(path: Path, directory: Path, entry: dict, chunks: list[Tensor], kinds: Tensor, occurrences: Tensor) -> np.ndarray:
+    """Stream ``chunks`` through an exported step graph with onnxruntime."""
+    import onnxruntime as ort
+
+    step = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    table = np.load(directory / entry["prompt_vectors_file"])
+    state = initial_stream_state(entry, table, kinds.numpy(), occurrences.numpy())
+    names = [i.name for i in step.get_inputs()]
+    outputs = []
+    for chunk in chunks:
+        out, *state = step.run(None, dict(zip(names, [chunk.numpy(), *state])))
+        outputs.append(out)
+    return np.concatenate(outputs, axis=-1)
+
+
+def _check_streaming(model: nn.Module, directory: Path, entry: dict) -> dict[str, float]:
+    chunks, kinds, occurrences = _check_signal(model, entry)
     reference = []
     with torch.no_grad():
         state = model.initial_state_ids(kinds, occurrences)
         for chunk in chunks:
             out, state = model.stream(chunk, state)
             reference.append(out.numpy())
-    step = ort.InferenceSession(str(directory / entry["step_file"]), providers=["CPUExecutionProvider"])
-    table = np.load(directory / entry["prompt_vectors_file"])
-    onnx_state = initial_stream_state(entry, table, kinds.numpy(), occurrences.numpy())
-    names = [i.name for i in step.get_inputs()]
-    outputs = []
-    for chunk in chunks:
-        out, *onnx_state = step.run(None, dict(zip(names, [chunk.numpy(), *onnx_state])))
-        outputs.append(out)
-    return check_parity(np.concatenate(reference, axis=-1), np.concatenate(outputs, axis=-1), "streaming graph")
+    got = _run_step_graph(directory / entry["step_file"], directory, entry, chunks, kinds, occurrences)
+    return check_parity(np.concatenate(reference, axis=-1), got, "streaming graph")
+
+
+def quantize_streaming(model: nn.Module, directory: Path, entry: dict) -> dict | None:
+    """Write ``stream_step.int8.onnx``: onnxruntime dynamic quantization (int8 weights,
+    activations quantized on the fly) of the learned matrix products; the STFT transforms
+    stay float32. Returns its manifest entry, or None (and no file) if it loses too much.
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    source, path = directory / entry["step_file"], directory / "stream_step.int8.onnx"
+    learned = tuple(p for name, _ in model.named_children() if name != "stft" for p in (f"/{name}/", f"/{name}."))
+    nodes = [n.name for n in onnx.load(str(source)).graph.node if n.op_type in ("MatMul", "Gemm") and n.name.startswith(learned)]
+    quiet = logging.getLogger()
+    level, quiet.level = quiet.level, logging.ERROR  # the quantizer logs advice about pre-processing
+    try:
+        quantize_dynamic(source, path, op_types_to_quantize=["MatMul", "Gemm"], nodes_to_quantize=nodes, weight_type=QuantType.QInt8)
+    finally:
+        quiet.level = level
+    chunks, kinds, occurrences = _check_signal(model, entry)
+    reference = _run_step_graph(source, directory, entry, chunks, kinds, occurrences)
+    si_sdr = si_sdr_db(reference, _run_step_graph(path, directory, entry, chunks, kinds, occurrences))
+    if si_sdr < INT8_MIN_SISDR_DB:
+        path.unlink()
+        logger.warning("%s: int8 step graph dropped (SI-SDR %.1f dB against float < %g dB)", model.config.name, si_sdr, INT8_MIN_SISDR_DB)
+        return None
+    return {"step_file": path.name, "quantized_products": len(nodes), "si_sdr_vs_float_db": si_sdr}
 
 
 def export_model(model: nn.Module, directory: str | Path, hops_per_step: int = 1, check: bool = True) -> Path:

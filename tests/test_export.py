@@ -13,6 +13,7 @@ from fastuss_fx.export import ExportError, cached_export, check_parity, export_m
 from fastuss_fx.metrics import si_sdr_db
 from fastuss_fx.model import TUSS
 from fastuss_fx.runtime.onnx import OnnxBackend, OnnxStreamingBackend
+from fastuss_fx.runtime.stream_state import fixed_dimensions
 
 PROMPTS = ["speech", "sfx", "speech"]
 
@@ -70,6 +71,38 @@ def test_streaming_graph_over_10_seconds_equals_whole_clip(exported):
     assert np.abs(streamed - expected).max() <= 1e-4
     assert si_sdr_db(expected, streamed) >= 60
     assert np.abs(backend.separate(mix, PROMPTS) - expected).max() <= 1e-4
+
+
+def test_streaming_sessions_fix_the_shape_of_each_stream(exported):
+    model, folder = exported["tiny-causal"]
+    backend = OnnxStreamingBackend(folder, threads=1)
+    k = model.n_bands
+    dims = fixed_dimensions(backend.entry, 2, 3)
+    assert dims["batch"] == 2 and dims["sources"] == 3 and dims[f"batch*{k}"] == 2 * k and dims[f"batch*sources*{k}"] == 6 * k
+    for batch, prompts in [(1, ["speech"]), (2, ["drums", "bass", "speech"]), (1, ["speech"])]:
+        mix = (0.3 * np.random.randn(batch, 9000)).astype(np.float32)
+        with torch.no_grad():
+            expected = model(torch.from_numpy(mix), prompts).numpy()
+        assert np.abs(backend.separate(mix, prompts) - expected).max() <= 1e-4
+    assert backend.session_for(1, 1) is backend.session_for(1, 1)
+    assert backend.session_for(1, 1) is not backend.session_for(2, 3)
+
+
+def test_int8_step_graph_stays_close_to_the_float_graph(exported):
+    model, folder = exported["tiny-causal"]
+    entry = json.loads((folder / "manifest.json").read_text())["streaming"]["int8"]
+    assert entry["quantized_products"] > 0 and entry["si_sdr_vs_float_db"] >= 30
+    mix = (0.3 * np.random.randn(2, 24000)).astype(np.float32)
+    reference = OnnxStreamingBackend(folder).separate(mix, PROMPTS)
+    quantized = OnnxStreamingBackend(folder, int8=True)
+    assert quantized.step_file.name == "stream_step.int8.onnx"
+    got = quantized.separate(mix, PROMPTS)
+    assert got.shape == reference.shape and 30 <= si_sdr_db(reference, got) < 200  # close, but really quantized
+
+
+def test_int8_needs_a_causal_export(exported):
+    with pytest.raises(ValueError, match="causal"):
+        OnnxBackend(exported["tiny"][1], int8=True)
 
 
 def test_manifest_describes_the_state(exported):

@@ -15,6 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="audio seconds per measurement (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="offline threads (default: all cores)")
     parser.add_argument("--memory-minutes", type=float, default=0.0, help="also measure peak RSS of the offline processor on this many minutes of stereo audio")
+    parser.add_argument("--no-int8", dest="int8", action="store_false", help="skip the int8 realtime rows")
     parser.add_argument("--json", action="store_true", help="print a JSON list of rows")
     parser.set_defaults(run=run)
 
@@ -25,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.seconds <= 0:
         raise ValueError(f"--seconds must be positive, got {args.seconds}")
-    rows = bench(args.offline, args.realtime, args.seconds, args.threads)
+    rows = bench(args.offline, args.realtime, args.seconds, args.threads, args.int8)
     memory = {v: peak_rss_offline_mb(v, args.memory_minutes) for v in args.offline} if args.memory_minutes > 0 else {}
     if args.json:
         out = [r.as_dict() for r in rows]

@@ -23,6 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seconds", type=float, default=6.0, help="mixture length (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=4, help="(default: %(default)s)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda (default: %(default)s)")
+    parser.add_argument("--engine", choices=["torch", "onnx", "onnx-int8"], default="torch",
+                        help="run the model itself or its exported onnxruntime graphs (default: %(default)s)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.set_defaults(run=run)
 
@@ -34,16 +36,23 @@ def run(args: argparse.Namespace) -> int:
     from fastuss_fx.data.tasks import get_tasks
     from fastuss_fx.train.checkpoint import load_model
     from fastuss_fx.train.distributed import pick_device
-    from fastuss_fx.train.evaluate import evaluate, format_table, identity, model_separator
+    from fastuss_fx.runtime.loader import onnx_backend_for_model
+    from fastuss_fx.train.evaluate import backend_separator, evaluate, format_table, identity, model_separator
 
     if args.examples < 1 or args.seconds <= 0:
         raise ValueError(f"--examples must be >= 1 and --seconds > 0, got {args.examples} and {args.seconds}")
     tasks = get_tasks(args.tasks)
     store = ClipStore.from_manifest(args.data, cache="float32")
     batches = validation_batches(store, tasks, MixConfig(chunk_seconds=args.seconds), args.examples, batch_size=args.batch_size)
-    separate = identity if args.identity else model_separator(load_model(args.model).float(), pick_device(args.device))
+    if args.identity:
+        separate = identity
+    elif args.engine == "torch":
+        separate = model_separator(load_model(args.model).float(), pick_device(args.device))
+    else:
+        separate = backend_separator(onnx_backend_for_model(load_model(args.model).float(), int8=args.engine == "onnx-int8"))
     result = evaluate(separate, batches, tasks)
     result["model"] = "identity" if args.identity else str(args.model)
+    result["engine"] = None if args.identity else args.engine
     result["settings"] = {"data": str(args.data), "examples": args.examples, "seconds": args.seconds}
     print(format_table(result))
     if args.json:

@@ -33,4 +33,6 @@ def run(args: argparse.Namespace) -> int:
         parity = entry["parity"]
         note = "" if trained else "  (untrained weights: no trained weights ship for this variant yet)"
         print(f"{folder}: max abs error {parity['max_abs_error']:.1e}, parity SI-SDR {parity['si_sdr_db']:.0f} dB{note}")
+        if "int8" in entry:
+            print(f"{folder / entry['int8']['step_file']}: int8 step graph, SI-SDR {entry['int8']['si_sdr_vs_float_db']:.1f} dB against the float graph")
     return 0

@@ -65,10 +65,10 @@ class ConvSwiGLU(nn.Module):
     def forward(self, x: Tensor, state: list[Tensor] | None = None) -> tuple[Tensor, list[Tensor]]:
         n_in = self.conv_in.n_state
         state_in, state_out = (state[:n_in], state[n_in:]) if state else (None, None)
-        h, new_in = self.conv_in(self.norm(x).transpose(1, 2), state_in)  # [N, 2H, L]
-        value, gate = h.chunk(2, dim=1)
+        h, new_in = self.conv_in(self.norm(x), state_in)  # [N, L, 2H]
+        value, gate = h.chunk(2, dim=-1)
         h, new_out = self.conv_out(value * F.silu(gate), state_out)
-        return x + h.transpose(1, 2), new_in + new_out
+        return x + h, new_in + new_out
 
     @torch.no_grad()
     def fuse(self) -> None:
@@ -88,9 +88,9 @@ class RotaryEmbedding(nn.Module):
 
     def forward(self, x: Tensor, positions: Tensor) -> Tensor:
         angles = positions[:, None].to(x.dtype) * self.inv_freq  # [L, E/2]
-        cos, sin = angles.cos(), angles.sin()
+        cos, sin = angles.cos().repeat(1, 2), torch.cat([-angles.sin(), angles.sin()], dim=-1)  # constants in a graph
         x1, x2 = x.chunk(2, dim=-1)
-        return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+        return x * cos + torch.cat([x2, x1], dim=-1) * sin  # (x1 cos - x2 sin, x2 cos + x1 sin)
 
 
 class SelfAttention(nn.Module):
@@ -155,12 +155,15 @@ class SelfAttention(nn.Module):
             qi = torch.arange(past, span, device=q.device)  # query positions within the block
             kj = torch.arange(span, device=q.device)
             allowed = (kj[None, :] <= qi[:, None]) & (kj[None, :] >= qi[:, None] - past)
-            bias = torch.where(allowed, 0.0, _MASKED) + key_bias[start : start + span]
-            qb = self.rope(q[:, :, start:stop], qi.float())
-            kb = self.rope(k_all[:, :, start : start + span], kj.float())
-            outputs.append(self._attend(qb, kb, v_all[:, :, start : start + span], bias))
+            qb, kb, vb, bb = q, k_all, v_all, key_bias
+            if span < k_all.shape[2]:  # several blocks (a whole clip); one block needs no slicing ops
+                qb, bb = q[:, :, start:stop], key_bias[start : start + span]
+                kb, vb = k_all[:, :, start : start + span], v_all[:, :, start : start + span]
+            bias = torch.where(allowed, 0.0, _MASKED) + bb
+            outputs.append(self._attend(self.rope(qb, qi.float()), self.rope(kb, kj.float()), vb, bias))
         keep = k_all.shape[2] - past
-        return torch.cat(outputs, dim=2), [k_all[:, :, keep:], v_all[:, :, keep:], key_bias[keep:]]
+        y = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
+        return y, [k_all[:, :, keep:], v_all[:, :, keep:], key_bias[keep:]]
 
     @torch.no_grad()
     def fuse(self) -> None:

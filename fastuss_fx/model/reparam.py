@@ -22,11 +22,14 @@ def conv_padding(kernel: int, causal: bool) -> tuple[int, int]:
 
 
 class RepConv1d(nn.Module):
-    """Conv1d [N, C_in, L] -> [N, C_out, L] with optional parallel train-time branches.
+    """Conv1d on channels-last sequences [N, L, C_in] -> [N, L, C_out], with optional
+    parallel train-time branches.
 
-    In causal mode the conv keeps a cache of its last ``kernel - 1`` inputs (streaming);
-    ``forward`` takes that cache and returns the new one (``None`` means zeros, i.e. the
-    start of a stream, which is the same as left zero-padding).
+    In causal mode the conv keeps a cache of its last ``kernel - 1`` input frames
+    (streaming); ``forward`` takes that cache and returns the new one (``None`` means
+    zeros, i.e. the start of a stream, which is the same as left zero-padding). The cached
+    path runs as one matrix product over the concatenated taps: for the few frames of a
+    streaming step that is much cheaper than a convolution kernel.
     """
 
     def __init__(self, c_in: int, c_out: int, kernel: int, branch_kernels: tuple[int, ...] = (), causal: bool = False) -> None:
@@ -46,23 +49,29 @@ class RepConv1d(nn.Module):
         return int(self.stateful)
 
     def initial_state(self, n: int, like: Tensor) -> list[Tensor]:
-        """Zero input history [n, C_in, kernel - 1] (empty list if the conv needs none)."""
+        """Zero input history [n, kernel - 1, C_in] (empty list if the conv needs none)."""
         if not self.stateful:
             return []
-        return [like.new_zeros(n, self.main.in_channels, self.kernel - 1)]
+        return [like.new_zeros(n, self.kernel - 1, self.main.in_channels)]
 
     def forward(self, x: Tensor, state: list[Tensor] | None = None) -> tuple[Tensor, list[Tensor]]:
         if self.stateful:
-            # no state = start of a stream = zero history (padding keeps exported shapes dynamic)
-            full = torch.cat([state[0], x], dim=-1) if state else F.pad(x, (self.kernel - 1, 0))  # [N, C_in, k - 1 + L]
-            y = self.main(full)
-            for k, branch in zip(self.branch_kernels, self.branches):
-                y = y + branch(full[..., self.kernel - k :])
-            return y, [full[..., full.shape[-1] - (self.kernel - 1) :]]
+            return self._cached(x, state)
+        x = x.transpose(1, 2)  # [N, C_in, L]
         y = self.main(F.pad(x, conv_padding(self.kernel, self.causal)))
         for k, branch in zip(self.branch_kernels, self.branches):
             y = y + branch(F.pad(x, conv_padding(k, self.causal)))
-        return y, []
+        return y.transpose(1, 2), []
+
+    def _cached(self, x: Tensor, state: list[Tensor] | None) -> tuple[Tensor, list[Tensor]]:
+        past, length = self.kernel - 1, x.shape[1]
+        # no state = start of a stream = zero history (padding keeps exported shapes dynamic)
+        full = torch.cat([state[0], x], dim=1) if state else F.pad(x, (0, 0, past, 0))  # [N, past + L, C_in]
+        taps = torch.cat([full[:, j : j + length] for j in range(self.kernel)], dim=-1)  # [N, L, kernel * C_in]
+        y = F.linear(taps, _tap_major(self.main.weight), self.main.bias)
+        for k, branch in zip(self.branch_kernels, self.branches):  # a causal branch sees the last k taps
+            y = y + F.linear(taps[..., (self.kernel - k) * x.shape[-1] :], _tap_major(branch.weight))
+        return y, [full[:, full.shape[1] - past :]]
 
     @torch.no_grad()
     def fuse(self) -> None:
@@ -80,3 +89,8 @@ class RepConv1d(nn.Module):
         self.main.weight.mul_(gain[None, :, None])
         for branch in self.branches:
             branch.weight.mul_(gain[None, :, None])
+
+
+def _tap_major(weight: Tensor) -> Tensor:
+    """Conv1d weight [C_out, C_in, k] -> linear weight [C_out, k * C_in] over concatenated taps."""
+    return weight.transpose(1, 2).flatten(1)

@@ -14,21 +14,23 @@ from fastuss_fx.config import load_variant
 from fastuss_fx.runtime.cache import export_folder, variant_key
 from fastuss_fx.runtime.onnx import OnnxBackend, OnnxStreamingBackend, read_manifest
 
-ENGINES = ("onnx", "torch")
-"""Inference engines: onnxruntime (default) or the torch model itself."""
+ENGINES = ("onnx", "onnx-int8", "torch")
+"""Inference engines: onnxruntime (default), onnxruntime with the int8 step graph (causal
+models), or the torch model itself."""
 
 
-def _open(folder: Path, threads: int | None, trained: bool) -> Any:
+def _open(folder: Path, threads: int | None, trained: bool, int8: bool) -> Any:
     cls = OnnxStreamingBackend if read_manifest(folder)["causal"] else OnnxBackend
-    return cls(folder, threads=threads, trained=trained)
+    return cls(folder, threads=threads, trained=trained, int8=int8)
 
 
 @lru_cache(maxsize=8)
-def load_onnx_backend(variant: str | Path, threads: int | None = None) -> Any:
-    """onnxruntime backend for a variant name or variant file (cached per variant and threads).
+def load_onnx_backend(variant: str | Path, threads: int | None = None, int8: bool = False) -> Any:
+    """onnxruntime backend for a variant name or variant file (cached per variant, threads, int8).
 
     Args:
         threads: intra-op threads (``None`` = all cores; the realtime path passes 1).
+        int8: run the int8 step graph (causal variants only).
     """
     key, trained = variant_key(variant)
     folder = export_folder(load_variant(variant).name, key)
@@ -38,11 +40,11 @@ def load_onnx_backend(variant: str | Path, threads: int | None = None) -> Any:
 
         model, trained = load_model(variant)
         cached_export(model, key)
-    return _open(folder, threads, trained)
+    return _open(folder, threads, trained, int8)
 
 
-def onnx_backend_for_model(model: Any, threads: int | None = None, trained: bool = True) -> Any:
+def onnx_backend_for_model(model: Any, threads: int | None = None, trained: bool = True, int8: bool = False) -> Any:
     """onnxruntime backend for an in-memory torch model (exported once per weights fingerprint)."""
     from fastuss_fx.export import cached_export
 
-    return _open(cached_export(model), threads, trained)
+    return _open(cached_export(model), threads, trained, int8)

@@ -17,6 +17,13 @@ def _size(dim: int | str, sizes: dict[str, int]) -> int:
     return math.prod(sizes[f] if f in sizes else int(f) for f in dim.split("*"))
 
 
+def fixed_dimensions(entry: dict, batch: int, sources: int) -> dict[str, int]:
+    """Every named dynamic axis of the step graph for one stream shape (for ``make_session``)."""
+    sizes = {"batch": batch, "sources": sources}
+    names = {d for item in entry["state"] for d in item["shape"] if isinstance(d, str)} | set(sizes)
+    return {name: _size(name, sizes) for name in sorted(names)}
+
+
 def initial_stream_state(entry: dict, table: np.ndarray, kinds: np.ndarray, occurrences: np.ndarray) -> list[np.ndarray]:
     """Start-of-stream state for the step graph.
 

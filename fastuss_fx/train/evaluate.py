@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from fastuss_fx.data.dataset import Batch
@@ -54,6 +55,17 @@ def model_separator(model: torch.nn.Module, device: torch.device | str = "cpu") 
     @torch.no_grad()
     def separate(mixture: torch.Tensor, prompts: list[list[str]]) -> torch.Tensor:
         return model(mixture.to(device), prompts).float().cpu()
+
+    return separate
+
+
+def backend_separator(backend: Any) -> Separator:
+    """Wrap an inference backend (e.g. onnxruntime's) for ``evaluate``: one example at a time,
+    since a backend takes one prompt list per call."""
+
+    def separate(mixture: torch.Tensor, prompts: list[list[str]]) -> torch.Tensor:
+        rows = [backend.separate(row[None].float().numpy(), list(p))[0] for row, p in zip(mixture.cpu(), prompts)]
+        return torch.from_numpy(np.stack(rows))
 
     return separate
 

@@ -24,12 +24,30 @@ def test_the_fastuss_variants_use_reparameterization():
 @pytest.mark.parametrize("kernel, branches", [(3, (1, 2)), (4, (1, 3)), (2, (1,))])
 def test_rep_conv_fuses_exactly(causal, kernel, branches):
     conv = RepConv1d(6, 5, kernel, branches, causal)
-    x = torch.randn(3, 6, 20)
+    x = torch.randn(3, 20, 6)  # [N, L, C]
     before, _ = conv(x)
     conv.fuse()
     after, _ = conv(x)
     assert len(conv.branches) == 0
     assert torch.allclose(before, after, atol=1e-6)
+
+
+@pytest.mark.parametrize("kernel, branches", [(3, (1, 2)), (2, (1,))])
+def test_cached_causal_conv_is_a_causal_convolution_in_pieces(kernel, branches):
+    conv = RepConv1d(6, 5, kernel, branches, causal=True)
+    x = torch.randn(3, 20, 6)
+    with torch.no_grad():
+        weight = conv.main.weight.clone()
+        for k, branch in zip(branches, conv.branches):
+            weight[..., kernel - k :] += branch.weight
+        expected = torch.nn.functional.conv1d(torch.nn.functional.pad(x.transpose(1, 2), (kernel - 1, 0)), weight, conv.main.bias)
+        whole, _ = conv(x)
+        state, pieces = conv.initial_state(3, x), []
+        for piece in x.split([1, 7, 2, 10], dim=1):
+            y, state = conv(piece, state)
+            pieces.append(y)
+    assert torch.allclose(whole, expected.transpose(1, 2), atol=1e-6)
+    assert torch.allclose(torch.cat(pieces, dim=1), whole, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", REPARAM_VARIANTS + ["tuss-medium"])

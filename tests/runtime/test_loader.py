@@ -32,7 +32,7 @@ def test_onnx_and_torch_engines_agree(mode, model):
 def test_default_engine_is_onnxruntime():
     fx = FasTUSS(["speech"], mode="realtime", model="tiny-causal")
     assert isinstance(fx.backend, OnnxStreamingBackend)
-    assert fx.backend.session.get_session_options().intra_op_num_threads == 1
+    assert fx.backend.session_for(1, 1).get_session_options().intra_op_num_threads == 1
     assert isinstance(FasTUSS(["speech"], model="tiny").backend, OnnxBackend)
 
 
@@ -41,8 +41,18 @@ def test_backend_is_shared_per_variant():
 
 
 def test_bad_engine():
-    with pytest.raises(ValueError, match="engine.*onnx, torch.*'tensorrt'"):
+    with pytest.raises(ValueError, match="engine.*onnx, onnx-int8, torch.*'tensorrt'"):
         FasTUSS(["speech"], model="tiny", engine="tensorrt")
+    with pytest.raises(ValueError, match="onnx-int8.*causal"):
+        FasTUSS(["speech"], model="tiny", engine="onnx-int8")
+
+
+def test_int8_engine_runs_the_int8_step_graph():
+    fx = FasTUSS(["speech", "sfx"], mode="realtime", model="tiny-causal", engine="onnx-int8")
+    assert fx.backend.int8 and fx.backend.step_file.name.endswith(".int8.onnx")
+    audio = (0.1 * np.random.default_rng(0).standard_normal((2, 9600))).astype(np.float32)
+    out = fx(audio, 48000)
+    assert out.shape == audio.shape and np.isfinite(out).all()
 
 
 def test_processing_with_cached_graphs_never_imports_torch():

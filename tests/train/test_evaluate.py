@@ -9,7 +9,9 @@ from fastuss_fx.data.dataset import validation_batches
 from fastuss_fx.data.manifest import ClipStore
 from fastuss_fx.data.mixer import MixConfig
 from fastuss_fx.data.tasks import get_tasks
-from fastuss_fx.train.evaluate import evaluate, format_table, identity, sdr, si_sdr
+from fastuss_fx.model import TUSS
+from fastuss_fx.runtime.loader import onnx_backend_for_model
+from fastuss_fx.train.evaluate import backend_separator, evaluate, format_table, identity, model_separator, sdr, si_sdr
 
 
 def test_metric_known_answers():
@@ -49,6 +51,16 @@ def test_identity_baseline_and_oracle(valid):
     assert swapped["tasks"]["two_talkers"]["main"]["si_sdr"] > 60
     assert swapped["tasks"]["dialog"]["main"]["si_sdr"] < 20
     assert "oracle check" in format_table(baseline)
+
+
+def test_onnx_backend_scores_like_the_torch_model(valid):
+    tasks, batches = valid
+    torch.manual_seed(0)
+    model = TUSS.from_variant("tiny-causal")
+    expected = evaluate(model_separator(model), batches, tasks)
+    got = evaluate(backend_separator(onnx_backend_for_model(model)), batches, tasks)
+    for prompt, metrics in expected["prompts"].items():
+        assert got["prompts"][prompt]["si_sdr"] == pytest.approx(metrics["si_sdr"], abs=1e-2)
 
 
 def test_eval_command_writes_json(corpus, tmp_path, capsys):
