@@ -129,9 +129,10 @@ def export_offline(model: nn.Module, directory: Path, check: bool = True) -> dic
 def export_streaming(model: nn.Module, directory: Path, hops_per_step: int = 1, check: bool = True) -> dict:
     """Write ``stream_step.onnx`` and ``prompt_vectors.npy`` for a causal model; returns the manifest entry.
 
-    The start-of-stream state is all zeros (shapes in the manifest) except ``prompt_vectors``
-    [B, S, K, D], gathered from the table ``prompt_vectors.npy`` [kinds, occurrences, K, D]:
-    a causal prompt sees no audio, so its vector is a constant of the model.
+    The start-of-stream state is all zeros (shapes and dtypes in the manifest; ``position``, the
+    frames streamed so far, is int64) except the masked attention key biases and
+    ``prompt_vectors`` [B, S, K, D], gathered from the table ``prompt_vectors.npy`` [kinds,
+    occurrences, K, D]: a causal prompt sees no audio, so its vector is a constant of the model.
     """
     names = model.state_names()
     kinds, occurrences = _ids(["speech", "sfx"], 1)
@@ -150,7 +151,11 @@ def export_streaming(model: nn.Module, directory: Path, hops_per_step: int = 1, 
         "step_file": "stream_step.onnx", "prompt_vectors_file": "prompt_vectors.npy",
         "hop": model.config.stft.hop, "hops_per_step": hops_per_step, "step_samples": samples,
         "stream_delay_samples": model.stream_delay_samples,
-        "state": [{"name": n, "shape": symbolic[n], "initial": "prompt table" if n == "prompt_vectors" else ("masked" if n.endswith("key_bias") else "zeros")} for n in names],
+        "state": [
+            {"name": n, "shape": symbolic[n], "dtype": str(t.dtype).removeprefix("torch."),
+             "initial": "prompt table" if n == "prompt_vectors" else ("masked" if n.endswith("key_bias") else "zeros")}
+            for n, t in zip(names, state)
+        ],
     }
     if check:
         entry["parity"] = _check_streaming(model, directory, entry)

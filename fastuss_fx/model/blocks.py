@@ -79,18 +79,23 @@ class ConvSwiGLU(nn.Module):
 
 
 class RotaryEmbedding(nn.Module):
-    """Rotary position embedding on the last axis (half-split convention)."""
+    """Rotary position embedding on the last axis (half-split convention).
+
+    Angles are computed in float64, so absolute positions stay exact over long streams
+    (hours of 10-ms frames); only the rotated values are cast to the input's dtype.
+    """
 
     def __init__(self, head_dim: int, base: float = 10000.0) -> None:
         super().__init__()
-        inv_freq = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
-        self.register_buffer("inv_freq", inv_freq, persistent=False)
+        self.head_dim, self.base = head_dim, base
 
     def forward(self, x: Tensor, positions: Tensor) -> Tensor:
-        angles = positions[:, None].to(x.dtype) * self.inv_freq  # [L, E/2]
-        cos, sin = angles.cos().repeat(1, 2), torch.cat([-angles.sin(), angles.sin()], dim=-1)  # constants in a graph
+        exponents = torch.arange(0, self.head_dim, 2, dtype=torch.float64, device=x.device) / self.head_dim
+        angles = positions.to(torch.float64)[:, None] * self.base ** -exponents  # [L, E/2]
+        cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
         x1, x2 = x.chunk(2, dim=-1)
-        return x * cos + torch.cat([x2, x1], dim=-1) * sin  # (x1 cos - x2 sin, x2 cos + x1 sin)
+        # (x1 cos - x2 sin, x2 cos + x1 sin) in 5 graph ops
+        return x * cos.repeat(1, 2) + torch.cat([x2, x1], dim=-1) * torch.cat([-sin, sin], dim=-1)
 
 
 class SelfAttention(nn.Module):
@@ -98,8 +103,8 @@ class SelfAttention(nn.Module):
 
     Non-causal: full attention at the given positions. Causal (``window`` set): each query
     sees itself and the ``window - 1`` frames before it; keys/values of those frames are the
-    streaming state (stored un-rotated; RoPE is applied with positions relative to each query
-    block, so arbitrarily long streams keep full precision).
+    streaming state, keys stored already rotated at their absolute frame position (RoPE
+    scores depend only on position differences, so a step rotates just its new frames).
     """
 
     use_sdpa = False  # fused kernel (saves memory on GPU); FlopCounterMode cannot see it
@@ -133,9 +138,13 @@ class SelfAttention(nn.Module):
         return torch.softmax(scores, dim=-1) @ v
 
     def forward(self, x: Tensor, positions: Tensor | None = None, state: list[Tensor] | None = None) -> tuple[Tensor, list[Tensor]]:
+        """``positions`` [L] of the sequence's items (default ``0..L-1``; a stream passes its frame indices)."""
         q, k, v = self.qkv(self.norm(x)).unflatten(-1, (3, self.heads, self.head_dim)).permute(2, 0, 3, 1, 4)  # [N, H, L, E] each
+        if positions is None:
+            positions = torch.arange(x.shape[1], device=x.device)
+        q, k = self.rope(q, positions), self.rope(k, positions)
         if self.window is None:
-            y, new_state = self._attend(self.rope(q, positions), self.rope(k, positions), v), []
+            y, new_state = self._attend(q, k, v), []
         else:
             y, new_state = self._windowed(q, k, v, state)
         return x + self.out(y.transpose(1, 2).flatten(-2)), new_state
@@ -152,15 +161,15 @@ class SelfAttention(nn.Module):
         for start in range(0, q.shape[2], QUERY_BLOCK):
             stop = min(start + QUERY_BLOCK, q.shape[2])
             span = stop - start + past  # keys visible to this block
-            qi = torch.arange(past, span, device=q.device)  # query positions within the block
-            kj = torch.arange(span, device=q.device)
+            qi = torch.arange(past, span, device=q.device)  # query slots within the block
+            kj = torch.arange(span, device=q.device)  # key slots
             allowed = (kj[None, :] <= qi[:, None]) & (kj[None, :] >= qi[:, None] - past)
             qb, kb, vb, bb = q, k_all, v_all, key_bias
             if span < k_all.shape[2]:  # several blocks (a whole clip); one block needs no slicing ops
                 qb, bb = q[:, :, start:stop], key_bias[start : start + span]
                 kb, vb = k_all[:, :, start : start + span], v_all[:, :, start : start + span]
             bias = torch.where(allowed, 0.0, _MASKED) + bb
-            outputs.append(self._attend(self.rope(qb, qi.float()), self.rope(kb, kj.float()), vb, bias))
+            outputs.append(self._attend(qb, kb, vb, bias))
         keep = k_all.shape[2] - past
         y = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
         return y, [k_all[:, :, keep:], v_all[:, :, keep:], key_bias[keep:]]

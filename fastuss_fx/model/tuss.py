@@ -162,6 +162,7 @@ class TUSS(nn.Module):
         b, s = kinds.shape
         k, pad = self.n_bands, self.stft.pad
         state = [self.prompt_vectors(kinds, occurrences).to(like.dtype), like.new_zeros(b, pad), like.new_zeros(b, s, pad)]
+        state.append(torch.zeros(1, dtype=torch.int64, device=like.device))  # frames streamed so far
         for block in self.cross_prompt:
             state += block.initial_state(b * k, like)
         for block in self.tse:
@@ -176,30 +177,32 @@ class TUSS(nn.Module):
         hop = self.config.stft.hop
         if chunk.shape[-1] % hop:
             raise ValueError(f"stream() takes whole hops of {hop} samples, got {chunk.shape[-1]}")
-        prompt_vectors, history, tail, *block_state = state
+        prompt_vectors, history, tail, position, *block_state = state
         padded = torch.cat([history, chunk], dim=-1)  # [B, pad + n*hop]
         spec = self.stft.analyse(self.stft.frames(padded))  # [B, n, F, 2]
         new_state = [prompt_vectors, padded[:, padded.shape[-1] - self.stft.pad :]]
+        n_frames = spec.shape[1]
+        positions = position + torch.arange(n_frames, device=position.device)  # absolute frame indices
         x = self.encoder(spec)
         block_state_out: list[Tensor] = []
         for block in self.cross_prompt:
-            x, st = block(x, None, block_state[: block.n_state])
+            x, st = block(x, positions, block_state[: block.n_state])
             block_state, block_state_out = block_state[block.n_state :], block_state_out + st
         b, s = prompt_vectors.shape[:2]
         y = (prompt_vectors[:, :, None] * x[:, None]).flatten(0, 1)  # [B*S, n, K, D]
         for block in self.tse:
-            y, st = block(y, None, block_state[: block.n_state])
+            y, st = block(y, positions, block_state[: block.n_state])
             block_state, block_state_out = block_state[block.n_state :], block_state_out + st
         masks = self.decoder(y).unflatten(0, (b, s))  # [B, S, n, F, 2]
         frames = self.stft.synthesise(_complex_mul(masks, spec[:, None]))  # [B, S, n, n_fft]
         signal = self.stft.overlap_add(frames)  # [B, S, n*hop + pad]
         signal = signal + F.pad(tail, (0, chunk.shape[-1]))
         out, tail = signal[..., : chunk.shape[-1]], signal[..., chunk.shape[-1] :]
-        return out, new_state + [tail] + block_state_out
+        return out, new_state + [tail, position + n_frames] + block_state_out
 
     def state_names(self) -> list[str]:
         """One name per streaming state tensor, in ``stream``'s order (for exported graphs)."""
-        names = ["prompt_vectors", "stft_history", "overlap_add_tail"]
+        names = ["prompt_vectors", "stft_history", "overlap_add_tail", "position"]
         for name, module in self.named_modules():
             if isinstance(module, RepConv1d) and module.n_state:
                 names.append(f"{name}.history")

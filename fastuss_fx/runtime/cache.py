@@ -16,7 +16,7 @@ from pathlib import Path
 from fastuss_fx.config import config_to_dict, load_variant
 from fastuss_fx.pretrained import UNTRAINED_SEED, file_sha256, shipped_weights_path
 
-EXPORTER_VERSION = "3"
+EXPORTER_VERSION = "4"
 """Part of every export cache key: bump it whenever model or export code changes the graphs."""
 
 

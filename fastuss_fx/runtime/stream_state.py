@@ -39,5 +39,5 @@ def initial_stream_state(entry: dict, table: np.ndarray, kinds: np.ndarray, occu
             state.append(np.ascontiguousarray(table[kinds, occurrences], dtype=np.float32))
         else:
             fill = MASKED_KEY_BIAS if item["initial"] == "masked" else 0.0
-            state.append(np.full([_size(d, sizes) for d in item["shape"]], fill, dtype=np.float32))
+            state.append(np.full([_size(d, sizes) for d in item["shape"]], fill, dtype=item.get("dtype", "float32")))
     return state
