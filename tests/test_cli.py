@@ -39,6 +39,16 @@ def test_separate_realtime_mode_and_folder_of_inputs(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["a_denoise.wav", "b_denoise.flac"]
 
 
+def test_separate_with_the_int8_engine(tmp_path, capsys):
+    src = tmp_path / "in.wav"
+    audio = write(src)
+    out = tmp_path / "out.wav"
+    assert main(["separate", str(src), "-p", "denoise", "--model", "tiny-causal", "--engine", "onnx-int8", "-o", str(out)]) == 0
+    assert read(out)[0].shape == audio.shape
+    assert main(["separate", str(src), "-p", "remove_music", "--model", "tiny", "--engine", "onnx-int8", "-o", str(tmp_path / "x.wav")]) == 2
+    assert "onnx-int8" in capsys.readouterr().err
+
+
 def test_overwrite_is_required_and_input_is_never_overwritten(tmp_path, capsys):
     src, out = tmp_path / "in.wav", tmp_path / "out.wav"
     write(src)

@@ -19,6 +19,8 @@ def add_processing_args(parser: argparse.ArgumentParser, default_preset: str | N
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output file, or folder for several inputs")
     parser.add_argument("--mode", choices=("offline", "realtime"), help="override the preset's mode")
     parser.add_argument("--model", help="override the model variant (name or .yaml)")
+    parser.add_argument("--engine", choices=("onnx", "onnx-int8", "torch"), default="onnx",
+                        help="onnxruntime, onnxruntime with the int8 step graph (causal models), or torch (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
 
@@ -26,7 +28,7 @@ def build_processor(args: argparse.Namespace) -> Any:
     from fastuss_fx.processor import FasTUSS
 
     overrides = {k: v for k, v in (("mode", args.mode), ("model", args.model)) if v is not None}
-    return FasTUSS.from_preset(args.preset, **overrides)
+    return FasTUSS.from_preset(args.preset, engine=args.engine, **overrides)
 
 
 def output_folder(path: Path) -> Path:
