@@ -37,6 +37,7 @@ def save_weights(model: torch.nn.Module, path: str | Path, metadata: dict[str, A
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=meta)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; weights files are meant to be shared
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
