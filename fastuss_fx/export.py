@@ -157,9 +157,11 @@ def export_streaming(model: nn.Module, directory: Path, hops_per_step: int = 1, 
             for n, t in zip(names, state)
         ],
     }
+    signal = _check_signal(model, entry)
+    streamed = _run_step_graph(directory / entry["step_file"], directory, entry, *signal)
     if check:
-        entry["parity"] = _check_streaming(model, directory, entry)
-    int8 = quantize_streaming(model, directory, entry)
+        entry["parity"] = check_parity(_stream_with_torch(model, *signal), streamed, "streaming graph")
+    int8 = quantize_streaming(model, directory, entry, signal, streamed)
     if int8 is not None:
         entry["int8"] = int8
     return entry
@@ -227,37 +229,38 @@ def _run_step_graph(path: Path, directory: Path, entry: dict, chunks: list[Tenso
     return np.concatenate(outputs, axis=-1)
 
 
-def _check_streaming(model: nn.Module, directory: Path, entry: dict) -> dict[str, float]:
-    chunks, kinds, occurrences = _check_signal(model, entry)
-    reference = []
+def _stream_with_torch(model: nn.Module, chunks: list[Tensor], kinds: Tensor, occurrences: Tensor) -> np.ndarray:
+    """The torch model's ``stream`` over the same chunks (the parity reference)."""
+    outputs = []
     with torch.no_grad():
         state = model.initial_state_ids(kinds, occurrences)
         for chunk in chunks:
             out, state = model.stream(chunk, state)
-            reference.append(out.numpy())
-    got = _run_step_graph(directory / entry["step_file"], directory, entry, chunks, kinds, occurrences)
-    return check_parity(np.concatenate(reference, axis=-1), got, "streaming graph")
+            outputs.append(out.numpy())
+    return np.concatenate(outputs, axis=-1)
 
 
-def quantize_streaming(model: nn.Module, directory: Path, entry: dict) -> dict | None:
+def quantize_streaming(
+    model: nn.Module, directory: Path, entry: dict, signal: tuple[list[Tensor], Tensor, Tensor], reference: np.ndarray
+) -> dict | None:
     """Write ``stream_step.int8.onnx``: onnxruntime dynamic quantization (int8 weights,
     activations quantized on the fly) of the learned matrix products; the STFT transforms
-    stay float32. Returns its manifest entry, or None (and no file) if it loses too much.
+    stay float32. ``reference`` is the float graph's output on ``signal`` (chunks, kinds,
+    occurrences). Returns the manifest entry, or None (and no file) if it loses too much.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     source, path = directory / entry["step_file"], directory / "stream_step.int8.onnx"
     learned = tuple(p for name, _ in model.named_children() if name != "stft" for p in (f"/{name}/", f"/{name}."))
     nodes = [n.name for n in onnx.load(str(source)).graph.node if n.op_type in ("MatMul", "Gemm") and n.name.startswith(learned)]
-    quiet = logging.getLogger()
-    level, quiet.level = quiet.level, logging.ERROR  # the quantizer logs advice about pre-processing
+    root = logging.getLogger()  # the quantizer logs advice about pre-processing on the root logger
+    level = root.level
+    root.setLevel(logging.ERROR)
     try:
         quantize_dynamic(source, path, op_types_to_quantize=["MatMul", "Gemm"], nodes_to_quantize=nodes, weight_type=QuantType.QInt8)
     finally:
-        quiet.level = level
-    chunks, kinds, occurrences = _check_signal(model, entry)
-    reference = _run_step_graph(source, directory, entry, chunks, kinds, occurrences)
-    si_sdr = si_sdr_db(reference, _run_step_graph(path, directory, entry, chunks, kinds, occurrences))
+        root.setLevel(level)
+    si_sdr = si_sdr_db(reference, _run_step_graph(path, directory, entry, *signal))
     if si_sdr < INT8_MIN_SISDR_DB:
         path.unlink()
         logger.warning("%s: int8 step graph dropped (SI-SDR %.1f dB against float < %g dB)", model.config.name, si_sdr, INT8_MIN_SISDR_DB)
