@@ -51,11 +51,9 @@ def collate(examples: Sequence[Example], name: str = "") -> Batch:
 
 
 def draw_batch(mixer: Mixer, seed: int, index: int, batch_size: int) -> Batch:
-    """Batch ``index`` of the stream: one S for the batch, own prompts per example."""
+    """Batch ``index`` of the stream: one task (hence one S) for the batch, own prompt order per example."""
     rng = np.random.default_rng([seed, index])
-    cfg = mixer.config
-    count = int(rng.integers(cfg.min_sources, cfg.max_sources + 1))
-    return collate([mixer.example(rng, mixer.random_prompts(rng, count)) for _ in range(batch_size)])
+    return collate([mixer.example(rng, prompts) for prompts in mixer.batch_prompts(rng, batch_size)])
 
 
 class MixtureStream(IterableDataset):
@@ -80,18 +78,23 @@ class MixtureStream(IterableDataset):
             step += workers
 
 
-def validation_batches(store: ClipStore, tasks: Sequence[Task], config: MixConfig, examples: int, seed: int = VALID_SEED, batch_size: int = 8) -> list[Batch]:
-    """A fixed validation set from the ``valid`` split: ``examples`` mixtures per task, no augmentation, no silent source.
+def validation_batches(store: ClipStore, tasks: Sequence[Task], config: MixConfig, examples: int, seed: int = VALID_SEED, batch_size: int = 8, split: str = "valid") -> list[Batch]:
+    """A fixed scoring set from ``split`` (``valid`` picks checkpoints; ``test``/``holdout`` are only reported):
+    ``examples`` mixtures per task, no per-source augmentation, no silent source.
 
+    With ``config.valid_channel`` the mixtures get the training channel (room, EQ, band limits,
+    clipping, babble; see ``mixer``), seeded like the rest; without it they are dry.
     Batches are named after their task; the same arguments always give the same audio.
     """
-    config = replace(config, silent_probability=0.0, reverb_probability=0.0, lowpass_probability=0.0, mix_lowpass_probability=0.0, song_probability=1.0)
-    mixer = Mixer(store, store.subset("valid"), config)
+    config = replace(config, silent_probability=0.0, lowpass_probability=0.0, song_probability=1.0)
+    if not config.valid_channel:
+        config = replace(config, reverb_probability=0.0, mix_lowpass_probability=0.0, bandwidth_probability=0.0, tilt_probability=0.0, clip_probability=0.0, babble_probability=0.0)
+    mixer = Mixer(store, store.subset(split), config)
     batches = []
     for number, task in enumerate(tasks):
         missing = [p for p in task.prompts if task.prompts.count(p) > len(mixer.by_role.get(p, []))]
         if missing:
-            raise ValueError(f"task {task.name!r}: the valid split has too few clips for {sorted(set(missing))}")
+            raise ValueError(f"task {task.name!r}: the {split} split has too few clips for {sorted(set(missing))}")
         rng = np.random.default_rng([seed, number])
         drawn = [_audible_example(mixer, rng, task.prompts) for _ in range(examples)]
         batches += [collate(drawn[i : i + batch_size], task.name) for i in range(0, examples, batch_size)]

@@ -62,3 +62,22 @@ def test_validation_needs_enough_clips(corpus):
         validation_batches(store, [task], MixConfig(chunk_seconds=0.25), examples=1)
     with pytest.raises(ValueError, match="'karaoke'"):
         get_tasks(["karaoke"])
+
+
+def test_a_batch_is_one_task_in_shuffled_order(mixer):
+    mixer = Mixer(mixer.store, mixer.store.subset("train"), MixConfig(chunk_seconds=0.1, task_weights=("dialog=1",)))
+    for index in range(3):
+        batch = draw_batch(mixer, 0, index, 4)
+        assert all(sorted(p) == ["musicbg", "sfx", "speech"] for p in batch.prompts)
+        torch.testing.assert_close(batch.targets.sum(1), batch.mixture, atol=1e-6, rtol=0)
+
+
+def test_validation_gets_a_fixed_realistic_channel_unless_asked_not_to(mixer):
+    store = mixer.store
+    tasks = get_tasks(["denoise", "dialog"])
+    wet = [validation_batches(store, tasks, MixConfig(chunk_seconds=0.25, reverb_probability=1.0), examples=2) for _ in range(2)]
+    dry = validation_batches(store, tasks, MixConfig(chunk_seconds=0.25, reverb_probability=1.0, valid_channel=False), examples=2)
+    assert all(equal(a, b) for a, b in zip(*wet))
+    assert not any(torch.allclose(a.mixture, b.mixture, atol=1e-3) for a, b in zip(wet[0], dry))
+    for batch in wet[0]:
+        torch.testing.assert_close(batch.targets.sum(1), batch.mixture, atol=1e-6, rtol=0)
