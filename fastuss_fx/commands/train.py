@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import signal
 import types
 import typing
 from typing import Any
@@ -49,7 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train",
         help="train a model on a corpus (resumes from RUN/last.pt)",
-        description="Train with dynamic mixing. Multi-GPU: torchrun --nproc_per_node=N -m fastuss_fx.cli train ...",
+        description="Train with dynamic mixing. --time-budget MIN ends the run (final evaluation, last.pt, "
+        "averaged and EMA weights) before MIN minutes; SIGTERM/SIGINT save last.pt and exit 143/130. "
+        "Multi-GPU: torchrun --nproc_per_node=N -m fastuss_fx.cli train ...",
     )
     parser.add_argument("--config", metavar="FILE", help="YAML file of training options (flags override it)")
     add_dataclass_arguments(parser, TrainConfig)
@@ -69,8 +72,10 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Exit code 0 when the run ended (steps or time budget), 128 + N when signal N stopped it (``last.pt`` saved)."""
     from fastuss_fx.train.loop import train
 
     summary = train(config_from_args(args))
     print(json.dumps(summary, indent=2))
-    return 0
+    stopped = summary.get("stopped")
+    return 128 + signal.Signals[stopped].value if stopped in signal.Signals.__members__ else 0

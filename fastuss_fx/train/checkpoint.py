@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,13 +40,39 @@ def restore_rng(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
-    """``torch.save`` to a temporary file, then rename, so a crash never leaves half a checkpoint."""
+    """Write ``state`` atomically: ``torch.save`` to a temporary file in the same folder, fsync, rename.
+
+    A crash or a kill at any moment leaves either the old file or the new one, never half of one.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; torch.save to the path itself would not
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_folder(path.parent)
     return path
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -115,6 +142,9 @@ class BestKeeper:
 
     def offer(self, value: float, step: int, state: dict[str, Any]) -> bool:
         """Save ``state`` as ``folder/step_XXXXXXX.pt`` if it ranks among the best; returns whether kept."""
+        if any(e[1] == step for e in self.entries):  # the same step offered again replaces itself
+            self.entries = [e for e in self.entries if e[1] != step]
+            (Path(self.folder) / f"step_{step:07d}.pt").unlink(missing_ok=True)
         if self.keep < 1 or (len(self.entries) >= self.keep and value >= self.entries[-1][0]):
             return False
         path = save_checkpoint(state, Path(self.folder) / f"step_{step:07d}.pt")

@@ -4,11 +4,14 @@ Each source is scored against its target, and so is the mixture itself (the iden
 baseline), so the improvement (``si_sdri``) is what the model adds. ``oracle`` feeds the
 true targets through the same scoring: it must reach the ceiling, or the pipeline is broken.
 Repeated prompts (two talkers) are matched to their targets by the best permutation.
+Every mean comes with a 95 % confidence interval for SI-SDRi over the mixtures scored
+(``mean ± 1.96 · sd / √n``, sources of one mixture averaged first, so ``n`` counts mixtures).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -27,6 +30,8 @@ Separator = Callable[[torch.Tensor, list[list[str]]], torch.Tensor]
 ORACLE_MIN_DB = 60.0
 _EPS = 1e-12
 METRICS = ("si_sdr", "si_sdri", "sdr", "sdri")
+Z95 = 1.959964
+"""Normal quantile of a two-sided 95 % interval."""
 
 
 def si_sdr(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -81,16 +86,33 @@ def score_batch(estimates: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:
         for s, prompt in enumerate(prompts):
             if not torch.any(targets[b, s] != 0):  # a silent target has no SDR
                 continue
-            record = {"task": batch.name, "prompt": prompt, **{k: float(v[b, s]) for k, v in scores.items()}}
+            record = {"task": batch.name, "prompt": prompt, "example": b, **{k: float(v[b, s]) for k, v in scores.items()}}
             record["si_sdri"] = record["si_sdr"] - record["si_sdr_mix"]
             record["sdri"] = record["sdr"] - record["sdr_mix"]
             records.append(record)
     return records
 
 
-def _mean(records: Sequence[dict[str, Any]]) -> dict[str, float]:
-    summary = {k: sum(r[k] for r in records) / len(records) for k in METRICS + ("si_sdr_mix",)}
-    return {**summary, "count": len(records)}
+def confidence_interval(values: Sequence[float]) -> float | None:
+    """Half-width of the 95 % confidence interval of the mean of ``values`` (None below 2 values)."""
+    n = len(values)
+    if n < 2:
+        return None
+    mean = sum(values) / n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    return Z95 * sd / math.sqrt(n)
+
+
+def _mean(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    summary: dict[str, Any] = {k: sum(r[k] for r in records) / len(records) for k in METRICS + ("si_sdr_mix",)}
+    by_mixture: dict[Any, list[float]] = defaultdict(list)
+    for record in records:
+        by_mixture[record["mixture"]].append(record["si_sdri"])
+    half = confidence_interval([sum(v) / len(v) for v in by_mixture.values()])
+    summary["si_sdri_ci95"] = half
+    summary["si_sdri_low"] = None if half is None else summary["si_sdri"] - half
+    summary["si_sdri_high"] = None if half is None else summary["si_sdri"] + half
+    return {**summary, "count": len(records), "mixtures": len(by_mixture)}
 
 
 def evaluate(separate: Separator, batches: Sequence[Batch], tasks: Sequence[Task], *, check_oracle: bool = True) -> dict[str, Any]:
@@ -99,14 +121,17 @@ def evaluate(separate: Separator, batches: Sequence[Batch], tasks: Sequence[Task
     Returns:
         ``{"tasks": {task: {"main": {...}, "sources": {prompt: {...}}}}, "prompts": {prompt: {...}},
         "oracle_min_si_sdr": dB}``; each ``{...}`` holds mean ``si_sdr``, ``si_sdri``, ``sdr``,
-        ``sdri``, ``si_sdr_mix`` (the baseline) and ``count``.
+        ``sdri``, ``si_sdr_mix`` (the baseline), ``count`` (sources), ``mixtures`` (n), and
+        ``si_sdri_ci95`` (half-width of the 95 % interval; None for one mixture) with
+        ``si_sdri_low`` / ``si_sdri_high``.
 
     Raises:
         RuntimeError: ``check_oracle`` and the true targets do not reach ``ORACLE_MIN_DB``.
     """
     records, oracle = [], []
-    for batch in batches:
-        records += score_batch(separate(batch.mixture, batch.prompts).float().cpu(), batch)
+    for number, batch in enumerate(batches):
+        scored = score_batch(separate(batch.mixture, batch.prompts).float().cpu(), batch)
+        records += [{**r, "mixture": (number, r["example"])} for r in scored]
         if check_oracle:
             oracle += [r["si_sdr"] for r in score_batch(batch.targets, batch)]
     if check_oracle and min(oracle) < ORACLE_MIN_DB:
@@ -131,11 +156,12 @@ def evaluate(separate: Separator, batches: Sequence[Batch], tasks: Sequence[Task
 
 def format_table(result: dict[str, Any]) -> str:
     """A plain-text table: one line per task main target and per task source, then per prompt."""
-    header = f"{'task / prompt':<28}{'SI-SDR':>9}{'SI-SDRi':>9}{'SDR':>9}{'SDRi':>9}{'mix SI-SDR':>12}{'n':>6}"
+    header = f"{'task / prompt':<28}{'SI-SDR':>9}{'SI-SDRi':>9}{'± 95%':>8}{'SDR':>9}{'SDRi':>9}{'mix SI-SDR':>12}{'n':>6}{'sources':>9}"
     lines = [header, "-" * len(header)]
 
-    def line(label: str, m: dict[str, float]) -> str:
-        return f"{label:<28}{m['si_sdr']:9.2f}{m['si_sdri']:9.2f}{m['sdr']:9.2f}{m['sdri']:9.2f}{m['si_sdr_mix']:12.2f}{m['count']:6d}"
+    def line(label: str, m: dict[str, Any]) -> str:
+        half = "" if m.get("si_sdri_ci95") is None else f"{m['si_sdri_ci95']:.2f}"
+        return f"{label:<28}{m['si_sdr']:9.2f}{m['si_sdri']:9.2f}{half:>8}{m['sdr']:9.2f}{m['sdri']:9.2f}{m['si_sdr_mix']:12.2f}{m.get('mixtures', 0):6d}{m['count']:9d}"
 
     for name, task in result["tasks"].items():
         lines.append(line(f"{name} (main)", task["main"]))

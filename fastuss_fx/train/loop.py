@@ -1,12 +1,16 @@
 """The training loop: one flat function, read top to bottom (nanoGPT style).
 
 Data: dynamic mixtures from ``data.dataset.MixtureStream`` (batch ``i`` depends only on the
-seed and ``i``). Optimisation: AdamW, linear warm-up, learning-rate cuts on validation
-plateaus, gradient clipping, bf16 autocast on CUDA and float32 on CPU. Every
-``checkpoint_every`` steps ``out/last.pt`` captures everything needed to continue exactly
-(bit for bit on CPU); the ``keep_best`` best evaluations are kept in ``out/best/`` and
-averaged at the end into ``out/averaged.pt`` (+ ``.safetensors``). Under ``torchrun`` each
-rank draws its own batches and DDP averages the gradients; rank 0 logs and writes files.
+seed and ``i``). Optimisation: AdamW, warm-up then a decay over the run's horizon (``steps`` or
+``time_budget``; ``train.schedule``), gradient clipping, an EMA of the weights (``train.ema``),
+bf16 autocast on CUDA and float32 on CPU. Validation (the ``valid`` split) scores the EMA
+weights; the ``keep_best`` best are kept in ``out/best/`` and averaged at the end into
+``out/averaged.pt`` (+ ``.safetensors``); the last EMA goes to ``out/ema.safetensors``.
+``out/last.pt`` (atomic) captures everything needed to continue exactly (bit for bit on CPU):
+every ``checkpoint_every`` steps, at the end, and when SIGTERM/SIGINT stops the run
+(``train.stop``). With a time budget the run stops stepping early enough to finish all of
+that in time. Under ``torchrun`` each rank draws its own batches and DDP averages the
+gradients; rank 0 logs and writes files.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,12 +33,15 @@ from tqdm import tqdm
 from fastuss_fx.data.dataset import Batch, MixtureStream, validation_batches
 from fastuss_fx.data.manifest import ClipStore
 from fastuss_fx.data.mixer import Mixer
-from fastuss_fx.data.tasks import get_tasks
+from fastuss_fx.data.tasks import TASKS, get_tasks
 from fastuss_fx.train import checkpoint as ckpt
 from fastuss_fx.train import distributed
 from fastuss_fx.train.config import TrainConfig, train_config_to_dict
+from fastuss_fx.train.ema import EMA, ema_weights
+from fastuss_fx.train.evaluate import score_batch
 from fastuss_fx.train.loss import pit_loss
-from fastuss_fx.train.schedule import Plateau, lr_at
+from fastuss_fx.train.schedule import Plateau, Schedule
+from fastuss_fx.train.stop import StopSignals, TimeBudget, ignore_stop_signals
 
 logger = logging.getLogger(__name__)
 
@@ -71,24 +78,39 @@ def autocast_for(device: torch.device, precision: str) -> contextlib.AbstractCon
 
 
 @torch.no_grad()
-def validate(model: torch.nn.Module, batches: Sequence[Batch], context: distributed.Context, precision: str) -> tuple[float, dict[str, float]]:
-    """Mean PIT loss over the validation set (ranks share the batches), overall and per task."""
+def validate(model: torch.nn.Module, batches: Sequence[Batch], context: distributed.Context, precision: str, interrupted: Callable[[], bool] | None = None) -> tuple[float, dict[str, float], dict[str, float | None]] | None:
+    """Score ``model`` on the validation set (ranks share the batches).
+
+    Returns:
+        the mean PIT loss (dB) overall and per task, and per task the mean SI-SDRi (dB) of its
+        main targets; None when ``interrupted()`` turned true on the way (one process only).
+    """
     was_training = model.training
     model.eval()
     names = sorted({b.name for b in batches})
-    sums = [0.0] * (2 * len(names))  # per task: loss * examples, examples
-    for batch in batches[context.rank :: context.world_size]:
-        batch = batch.to(context.device)
-        with autocast_for(context.device, precision):
-            estimates = model(batch.mixture, batch.prompts)
-        loss, _ = pit_loss(estimates.float(), batch.targets, batch.mixture, batch.prompts)
-        k = names.index(batch.name)
-        sums[2 * k] += float(loss) * len(batch.prompts)
-        sums[2 * k + 1] += len(batch.prompts)
+    sums = [0.0] * (4 * len(names))  # per task: loss * examples, examples, SI-SDRi sum, main sources
+    try:
+        for batch in batches[context.rank :: context.world_size]:
+            if interrupted is not None and interrupted():
+                return None
+            batch = batch.to(context.device)
+            with autocast_for(context.device, precision):
+                estimates = model(batch.mixture, batch.prompts).float()
+            loss, _ = pit_loss(estimates, batch.targets, batch.mixture, batch.prompts)
+            k = names.index(batch.name)
+            sums[4 * k] += float(loss) * len(batch.prompts)
+            sums[4 * k + 1] += len(batch.prompts)
+            main = TASKS[batch.name].main if batch.name in TASKS else None
+            for record in score_batch(estimates, batch):
+                if main is None or record["prompt"] in main:
+                    sums[4 * k + 2] += record["si_sdri"]
+                    sums[4 * k + 3] += 1
+    finally:
+        model.train(was_training)
     sums = distributed.all_sum(sums, context)
-    model.train(was_training)
-    per_task = {name: sums[2 * k] / max(sums[2 * k + 1], 1) for k, name in enumerate(names)}
-    return sum(sums[0::2]) / max(sum(sums[1::2]), 1), per_task
+    per_task = {name: sums[4 * k] / max(sums[4 * k + 1], 1) for k, name in enumerate(names)}
+    si_sdri = {name: sums[4 * k + 2] / sums[4 * k + 3] if sums[4 * k + 3] else None for k, name in enumerate(names)}
+    return sum(sums[0::4]) / max(sum(sums[1::4]), 1), per_task, si_sdri
 
 
 def train_step(model: torch.nn.Module, teacher: torch.nn.Module | None, batch: Batch, optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> tuple[float, float, bool]:
@@ -156,18 +178,24 @@ def model_config_dict(model: torch.nn.Module) -> dict[str, Any] | None:
 def train(cfg: TrainConfig, model: torch.nn.Module | None = None) -> dict[str, Any]:
     """Train (or continue training) as ``cfg`` says; returns the final summary (also logged).
 
+    ``summary["stopped"]`` says why stepping ended: ``steps``, ``time_budget``, or the name of
+    the signal (``SIGTERM``, ``SIGINT``) that asked for a stop; after a signal only ``last.pt``
+    is written (no final evaluation or averaging), so the run resumes where it stopped.
+
     Args:
         cfg: the run configuration.
         model: train this module instead of building ``cfg.variant`` (tests, custom models).
     """
+    budget = TimeBudget(cfg.time_budget)  # the clock starts before anything else
     context = distributed.setup(cfg.device)
     try:
-        return _train(cfg, context, model)
+        with StopSignals() as signals:
+            return _train(cfg, context, model, budget, signals)
     finally:
         distributed.teardown(context)
 
 
-def _train(cfg: TrainConfig, context: distributed.Context, model: torch.nn.Module | None) -> dict[str, Any]:
+def _train(cfg: TrainConfig, context: distributed.Context, model: torch.nn.Module | None, budget: TimeBudget, signals: StopSignals) -> dict[str, Any]:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device, out = context.device, cfg.run_dir
@@ -176,111 +204,214 @@ def _train(cfg: TrainConfig, context: distributed.Context, model: torch.nn.Modul
     state = ckpt.load_checkpoint(last) if cfg.resume and last.is_file() else None
     torch.manual_seed(cfg.seed)
 
-    # model, optimizer, schedule state; a checkpoint overrides all of them
+    # model, optimizer, schedule, EMA and counters; a checkpoint overrides all of them
     model = prepare_model(cfg, state, model).to(device)
     raw = model
     optimizer = make_optimizer(raw, cfg)
     plateau = Plateau(cfg.plateau_patience, cfg.plateau_factor, cfg.min_lr / cfg.lr)
+    schedule = Schedule(cfg.schedule, cfg.lr, cfg.min_lr, cfg.warmup_steps, cfg.steps, budget.seconds)
     best = ckpt.BestKeeper(out / "best", cfg.keep_best)
-    step = 0
+    step, seen, evaluated_at = 0, {"audio_seconds": 0.0, "wall_seconds": 0.0}, -1
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         plateau.load_state_dict(state["plateau"])
         best.load_state_dict(state["best"])
-        step = state["step"]
+        schedule.load_state_dict(state.get("schedule", {"finished": True}))  # older checkpoints: a new cycle
+        seen.update(state.get("seen", {}))
+        if state.get("timing"):
+            budget.load_state_dict(state["timing"])
+        step, evaluated_at = state["step"], state.get("evaluated_at", -1)
         ckpt.restore_rng(state["rng"])
         logger.info("resuming %s at step %d", last, step)
+    schedule.begin(step)
     if context.distributed:
         model = DistributedDataParallel(raw, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=cfg.find_unused_parameters)
+    ema = EMA(raw, cfg.ema_decay) if cfg.ema_decay > 0 else None  # after DDP's broadcast: every rank starts alike
+    if ema is not None and state is not None and state.get("ema"):
+        ema.load_state_dict(state["ema"])
     teacher = None
     if cfg.teacher:
         teacher = ckpt.load_model(cfg.teacher).float().to(device).eval().requires_grad_(False)
 
-    # data: an endless resumable stream and a fixed validation set
+    # data: an endless resumable stream and a fixed validation set (the valid split; never test)
     store = ClipStore.from_manifest(cfg.data, cache=cfg.cache, sample_rate=cfg.mix.sample_rate)
-    valid = validation_batches(store, get_tasks(list(cfg.valid_tasks)), replace(cfg.mix, chunk_seconds=cfg.valid_seconds), cfg.valid_examples, batch_size=cfg.valid_batch_size)
+    valid = validation_batches(store, get_tasks(list(cfg.valid_tasks)), replace(cfg.mix, chunk_seconds=cfg.valid_seconds), cfg.valid_examples, batch_size=cfg.valid_batch_size, split="valid")
     mixer = Mixer(store, store.subset("train"), cfg.mix)
     if cfg.workers > 0:  # decode once before the workers fork, so they share the clips
         store.preload(store.subset("train"), progress=cfg.progress and context.is_main)
     stream = MixtureStream(mixer, cfg.batch_size, cfg.seed, step=step, rank=context.rank, world_size=context.world_size)
-    batches = iter(DataLoader(stream, batch_size=None, num_workers=cfg.workers, pin_memory=device.type == "cuda"))
+    loader = DataLoader(stream, batch_size=None, num_workers=cfg.workers, pin_memory=device.type == "cuda", worker_init_fn=ignore_stop_signals if cfg.workers > 0 else None)
+    batches = iter(loader)
+    step_audio = cfg.batch_size * context.world_size * cfg.mix.chunk_seconds
 
     log = MetricsLog(out / "metrics.jsonl" if context.is_main else None)
-    if context.is_main and step == 0:
-        log.write(event="start", config=train_config_to_dict(cfg), world_size=context.world_size, device=str(device))
+    common = {"world_size": context.world_size, "device": str(device), "time_budget_min": cfg.time_budget, "init": str(init_path(cfg)) if cfg.init and state is None else None}
+    if context.is_main and state is None:
+        log.write(event="start", config=train_config_to_dict(cfg), **common)
     elif context.is_main:
-        log.write(event="resume", step=step, world_size=context.world_size, device=str(device))
+        log.write(event="resume", step=step, config=train_config_to_dict(cfg), **common)
+
+    def counters() -> dict[str, float]:
+        wall, audio = seen["wall_seconds"] + budget.elapsed(), seen["audio_seconds"]
+        return {"wall_s": round(wall, 2), "audio_seconds": audio, "audio_hours": round(audio / 3600, 4)}
+
     def save_last() -> None:
+        tic = time.perf_counter()
+        schedule.progress = schedule.progress_at(step, budget.elapsed())
         state = {"model": ckpt.model_state(raw), "model_config": model_config_dict(raw), "optimizer": optimizer.state_dict()}
         state.update(plateau=plateau.state_dict(), best=best.state_dict(), step=step, rng=ckpt.capture_rng(), train_config=train_config_to_dict(cfg))
+        state.update(schedule=schedule.state_dict(), ema=ema.state_dict() if ema is not None else None, timing=budget.state_dict(), evaluated_at=evaluated_at)
+        state["seen"] = {"audio_seconds": seen["audio_seconds"], "wall_seconds": seen["wall_seconds"] + budget.elapsed()}
         ckpt.save_checkpoint(state, last)
+        budget.observe_save(time.perf_counter() - tic)
+
+    evaluated_clock = budget.elapsed()  # the session starts the clock of eval_minutes
+
+    def evaluate_now() -> bool:
+        """Score the (EMA) weights, offer them to ``best/``, log; False if a signal cut it short."""
+        nonlocal evaluated_at, evaluated_clock
+        tic = time.perf_counter()
+        with ema_weights(ema):
+            result = validate(raw, valid, context, cfg.precision, interrupted=None if context.distributed else signals.__bool__)
+            if result is None:
+                return False
+            val_loss, per_task, si_sdri = result
+            improved = plateau.update(val_loss)
+            if context.is_main:
+                snapshot = {"model": ckpt.model_state(raw), "model_config": model_config_dict(raw), "step": step, "ema": ema is not None}
+                best.offer(val_loss, step, {**snapshot, "val_loss": val_loss, "val_tasks": per_task, "val_si_sdri": si_sdri})
+        seconds = time.perf_counter() - tic
+        budget.observe_eval(seconds)
+        evaluated_at, evaluated_clock = step, budget.elapsed()
+        log.write(step=step, val_loss=val_loss, val_tasks=per_task, val_si_sdri=si_sdri, best=improved, lr_scale=plateau.scale, ema=ema is not None, eval_s=round(seconds, 2), **counters())
+        logger.info("step %d: validation loss %.3f dB%s", step, val_loss, " (best)" if improved else "")
+        return True
+
+    def eval_due(at: int, ahead_s: float = 0.0) -> bool:
+        """Whether an evaluation is due after step ``at`` (``ahead_s``: seconds from now until then)."""
+        by_time = cfg.eval_minutes > 0 and budget.elapsed() + ahead_s - evaluated_clock >= 60 * cfg.eval_minutes
+        return at % cfg.eval_every == 0 or by_time
+
+    def stop_reason() -> str | None:
+        """Why to stop before the next step (the same answer on every rank)."""
+        eval_next = eval_due(step + 1, ahead_s=max(budget.steps, default=0.0))
+        flags = [float(bool(signals)), float(budget.should_stop(eval_next=eval_next)), float(step >= cfg.steps)]
+        flags = distributed.all_sum(flags, context)
+        if flags[0]:
+            return signals.name or "signal"
+        return "time_budget" if flags[1] else "steps" if flags[2] else None
 
     bar = tqdm(total=cfg.steps, initial=step, unit="step", disable=None if cfg.progress and context.is_main else True, dynamic_ncols=True)
     window: list[float] = []
-    tic, skipped = time.perf_counter(), 0
+    tic, skipped, lr, stopped = time.perf_counter(), 0, cfg.lr, None
     try:
-        while step < cfg.steps:
+        if budget.limited and budget.eval_s is None and step < cfg.steps:
+            evaluate_now()  # measures what an evaluation costs (and scores the starting weights)
+        while (stopped := stop_reason()) is None:
+            started = time.perf_counter()
             batch = next(batches).to(device)
-            lr = lr_at(step, cfg.lr, cfg.warmup_steps, plateau.scale)
+            lr = schedule(step, budget.elapsed(), plateau.scale)
             for group in optimizer.param_groups:
                 group["lr"] = lr
 
             loss, grad_norm, applied = train_step(model, teacher, batch, optimizer, cfg)
+            if applied and ema is not None:
+                ema.update()
             if not applied:  # all ranks see the same reduced gradients, so all skip together
                 skipped += 1
                 logger.warning("step %d: non-finite loss or gradient (%s, %s); update skipped", step, loss, grad_norm)
             step += 1
+            seen["audio_seconds"] += step_audio
+            budget.observe_step(time.perf_counter() - started)
             window.append(loss)
             bar.update(1)
 
             if step % cfg.log_every == 0 or step == cfg.steps:
                 seconds = time.perf_counter() - tic
                 rate = len(window) * cfg.batch_size * context.world_size / max(seconds, 1e-9)
-                log.write(step=step, loss=sum(window) / len(window), lr=lr, grad_norm=grad_norm, examples_per_s=rate, skipped=skipped)
+                log.write(step=step, loss=sum(window) / len(window), lr=lr, progress=round(schedule.progress, 5), grad_norm=grad_norm, examples_per_s=rate, skipped=skipped, **counters())
                 bar.set_postfix(loss=f"{sum(window) / len(window):.2f}", lr=f"{lr:.2e}")
                 window, tic = [], time.perf_counter()
-            if step % cfg.eval_every == 0:
-                val_loss, per_task = validate(raw, valid, context, cfg.precision)
-                improved = plateau.update(val_loss)
-                if context.is_main:
-                    best.offer(val_loss, step, {"model": ckpt.model_state(raw), "model_config": model_config_dict(raw), "step": step, "val_loss": val_loss})
-                log.write(step=step, val_loss=val_loss, val_tasks=per_task, best=improved, lr_scale=plateau.scale)
-                logger.info("step %d: validation loss %.3f dB%s", step, val_loss, " (best)" if improved else "")
-            if context.is_main and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
+            if signals and not context.distributed:  # stop at once: no evaluation first
+                continue
+            due = eval_due(step)
+            if cfg.eval_minutes > 0:  # the ranks' clocks may disagree: all evaluate or none
+                due = distributed.all_sum([float(due)], context)[0] > 0
+            if due:
+                evaluate_now()
+            if context.is_main and step % cfg.checkpoint_every == 0:
                 save_last()
-    except KeyboardInterrupt:  # batches are keyed by step, so a run stopped anywhere resumes exactly
+    except KeyboardInterrupt:  # only where no handler could be installed (not the main thread)
         if context.is_main:
             save_last()
             logger.warning("interrupted: saved %s at step %d", last, step)
         raise
-    bar.close()
-    summary: dict[str, Any] = {"step": step, "best_val_loss": plateau.best, "skipped": skipped}
+    finally:
+        bar.close()
+        del batches  # shuts the data workers down
+    summary: dict[str, Any] = {"step": step, "stopped": stopped, "best_val_loss": plateau.best if math.isfinite(plateau.best) else None, "skipped": skipped}
+    if stopped not in ("steps", "time_budget"):  # a signal: save and leave (resume finishes the run)
+        if context.is_main:
+            save_last()
+            logger.warning("%s: saved %s at step %d", stopped, last, step)
+        log.write(event="stopped", signal=stopped, step=step, **counters())
+        return summary
+
+    # the end: the checkpoint first (safe from here on), then the final evaluation and averaging
+    schedule.finished = True
+    if context.is_main:
+        save_last()
+        if ema is not None:
+            write_ema(raw, ema, out / "ema.safetensors", step)
+    if evaluated_at != step and not signals:
+        evaluate_now()
+        if context.is_main:
+            save_last()
     if context.distributed:
         summary["ranks_in_sync"] = distributed.in_sync(raw, context)
-    if context.is_main and best.entries:
+    if context.is_main and best.entries and not signals:
         summary.update(average_best(raw, best, valid, context, cfg, out))
+    if signals:  # the end work was cut short; last.pt (written first) is safe
+        summary["stopped"] = signals.name
+    summary["best_val_loss"] = plateau.best if math.isfinite(plateau.best) else None
+    summary.update(counters())
     log.write(event="end", **summary)
     return summary
 
 
+def write_ema(model: torch.nn.Module, ema: EMA, path: Path, step: int) -> None:
+    """The EMA weights as a weights file (when the model has a config)."""
+    if model_config_dict(model) is None:
+        return
+    from fastuss_fx.weights import save_weights
+
+    with ema.applied():
+        save_weights(model, path, {"step": str(step), "ema_decay": str(ema.decay)})
+
+
 def average_best(model: torch.nn.Module, best: ckpt.BestKeeper, valid: Sequence[Batch], context: distributed.Context, cfg: TrainConfig, out: Path) -> dict[str, Any]:
-    """Average the kept best snapshots into ``out/averaged.pt`` (and ``.safetensors`` when the model has a config)."""
-    states = [ckpt.load_checkpoint(path)["model"] for path in best.paths()]
+    """Average the kept best snapshots (EMA weights when the EMA is on) into ``out/averaged.pt`` (+ ``.safetensors``).
+
+    One snapshot is its own average: its scores are reused instead of evaluating it again.
+    """
+    snapshots = [ckpt.load_checkpoint(path) for path in best.paths()]
+    states = [snapshot["model"] for snapshot in snapshots]
     averaged = ckpt.average_state_dicts(states)
     kept = {k: v.clone() for k, v in model.state_dict().items()}
     model.load_state_dict(averaged)
-    solo = replace(context, rank=0, world_size=1)  # only rank 0 gets here: no collectives
-    val_loss, per_task = validate(model, valid, solo, cfg.precision)
+    if len(snapshots) == 1 and "val_tasks" in snapshots[0]:
+        val_loss, per_task, si_sdri = snapshots[0]["val_loss"], snapshots[0]["val_tasks"], snapshots[0]["val_si_sdri"]
+    else:
+        solo = replace(context, rank=0, world_size=1)  # only rank 0 gets here: no collectives
+        val_loss, per_task, si_sdri = validate(model, valid, solo, cfg.precision)  # type: ignore[misc]
     config = model_config_dict(model)
     steps = [step for _, step, _ in best.entries]
     ckpt.save_checkpoint({"model": ckpt.model_state(model), "model_config": config, "steps": steps, "val_loss": val_loss}, out / "averaged.pt")
     if config is not None:
-        try:
-            from fastuss_fx.weights import save_weights
+        from fastuss_fx.weights import save_weights
 
-            save_weights(model, out / "averaged.safetensors", {"steps": json.dumps(steps), "val_loss": f"{val_loss:.4f}", "val_tasks": json.dumps(per_task)})
-        except ImportError:
-            logger.warning("fastuss_fx.weights is missing; wrote only %s", out / "averaged.pt")
+        meta = {"steps": json.dumps(steps), "val_loss": f"{val_loss:.4f}", "val_tasks": json.dumps(per_task), "val_si_sdri": json.dumps(si_sdri), "ema": str(cfg.ema_decay > 0)}
+        save_weights(model, out / "averaged.safetensors", meta)
     model.load_state_dict(kept)
     logger.info("averaged %d checkpoints (steps %s): validation loss %.3f dB", len(states), steps, val_loss)
-    return {"averaged_steps": steps, "averaged_val_loss": val_loss, "averaged_val_tasks": per_task}
+    return {"averaged_steps": steps, "averaged_val_loss": val_loss, "averaged_val_tasks": per_task, "averaged_val_si_sdri": si_sdri}

@@ -1,3 +1,5 @@
+import pickle
+
 import pytest
 import torch
 
@@ -29,3 +31,17 @@ def test_rng_round_trip(tmp_path):
     assert not (tmp_path / "c.pt.tmp").exists()
     with pytest.raises(FileNotFoundError, match="nope.pt"):
         load_checkpoint(tmp_path / "nope.pt")
+
+
+def test_save_is_atomic_and_best_keeper_replaces_a_step(tmp_path):
+    save_checkpoint({"a": 1}, tmp_path / "last.pt")
+    save_checkpoint({"a": 2}, tmp_path / "last.pt")
+    assert load_checkpoint(tmp_path / "last.pt") == {"a": 2}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]  # no temporary file left behind
+    with pytest.raises((AttributeError, TypeError, pickle.PicklingError)):
+        save_checkpoint({"bad": lambda: 0}, tmp_path / "last.pt")  # cannot be pickled: the old file stays
+    assert load_checkpoint(tmp_path / "last.pt") == {"a": 2} and sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
+    keeper = BestKeeper(tmp_path / "best", keep=2)
+    keeper.offer(3.0, 5, {"v": 3.0})
+    keeper.offer(2.0, 5, {"v": 2.0})  # the same step again (e.g. a resumed run's first evaluation)
+    assert keeper.entries == [(2.0, 5, "step_0000005.pt")] and load_checkpoint(keeper.paths()[0])["v"] == 2.0

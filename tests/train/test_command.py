@@ -2,7 +2,7 @@ import argparse
 
 import pytest
 
-from fastuss_fx.cli import get_parser
+from fastuss_fx.cli import get_parser, main
 from fastuss_fx.commands.train import config_from_args
 from fastuss_fx.train.config import TrainConfig
 
@@ -34,3 +34,21 @@ def test_bad_values_name_themselves():
     with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
         config_from_args(parse("--batch-size", "0"))
     assert isinstance(parse(), argparse.Namespace)
+
+
+def test_new_flags_and_their_checks():
+    config = config_from_args(parse("--time-budget", "120", "--ema-decay", "0.99", "--schedule", "linear", "--eval-minutes", "30"))
+    assert (config.time_budget, config.ema_decay, config.schedule, config.eval_minutes) == (120.0, 0.99, "linear", 30.0)
+    assert TrainConfig().schedule == "cosine" and TrainConfig().valid_examples >= 30 and TrainConfig().ema_decay > 0
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        config_from_args(parse("--schedule", "step"))
+    with pytest.raises(ValueError, match="ema_decay"):
+        config_from_args(parse("--ema-decay", "1"))
+    with pytest.raises(ValueError, match="time_budget"):
+        config_from_args(parse("--time-budget", "-1"))
+
+
+@pytest.mark.parametrize("stopped, code", [("steps", 0), ("time_budget", 0), ("SIGTERM", 143), ("SIGINT", 130)])
+def test_exit_code_says_how_the_run_ended(monkeypatch, stopped, code):
+    monkeypatch.setattr("fastuss_fx.train.loop.train", lambda config: {"step": 1, "stopped": stopped})
+    assert main(["train", "--steps", "1"]) == code

@@ -1,6 +1,10 @@
-"""Training on the tiny variant and a synthetic corpus: learning, exact resume, init, distillation."""
+"""Training on the tiny variant and a synthetic corpus: learning, exact resume, init, distillation,
+time budget, signals."""
 
 import json
+import os
+import signal
+import time
 from dataclasses import replace
 
 import pytest
@@ -16,6 +20,9 @@ from fastuss_fx.train.checkpoint import load_checkpoint
 from fastuss_fx.train.config import TrainConfig
 from fastuss_fx.train.distributed import Context
 from fastuss_fx.train.loop import prepare_model, train, validate
+from fastuss_fx.train.stop import TimeBudget
+from fastuss_fx.pretrained import shipped_weights_path
+from fastuss_fx.weights import load_weights, save_weights
 
 MIX = MixConfig(chunk_seconds=0.5, max_sources=2, reverb_probability=0.0, lowpass_probability=0.0, mix_lowpass_probability=0.0)
 
@@ -39,31 +46,124 @@ def test_training_lowers_the_loss(corpus, tmp_path):
     store = ClipStore.from_manifest(corpus)
     valid = validation_batches(store, get_tasks(list(config.valid_tasks)), replace(MIX, chunk_seconds=0.5), 2, batch_size=2)
     model = fresh_model()
-    before, _ = validate(model, valid, Context(0, 1, torch.device("cpu")), "fp32")
+    before, _, _ = validate(model, valid, Context(0, 1, torch.device("cpu")), "fp32")
     summary = train(config, model=model)
-    after, _ = validate(model, valid, Context(0, 1, torch.device("cpu")), "fp32")
+    after, _, scores = validate(model, valid, Context(0, 1, torch.device("cpu")), "fp32")
     log = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in log if "loss" in r]
     assert summary["step"] == 36 and len(losses) == 6
     assert after < before - 1.0, (before, after)
     assert sum(losses[-2:]) / 2 < losses[0] - 1.0, losses
-    assert (tmp_path / "run" / "averaged.safetensors").is_file()
+    assert set(scores) == {"denoise", "dialog"} and all(isinstance(v, float) for v in scores.values())
+    assert summary["stopped"] == "steps" and summary["audio_seconds"] == pytest.approx(36 * 2 * 0.5)
+    assert (tmp_path / "run" / "averaged.safetensors").is_file() and (tmp_path / "run" / "ema.safetensors").is_file()
+    evals = [r for r in log if "val_loss" in r]
+    assert evals[-1]["step"] == 36 and evals[-1]["audio_hours"] == pytest.approx(36 / 3600) and evals[-1]["wall_s"] > 0
+    assert set(evals[-1]["val_si_sdri"]) == {"denoise", "dialog"}
 
 
-def test_resume_equals_uninterrupted_training(corpus, tmp_path):
-    whole = tiny_config(corpus, tmp_path / "whole", steps=6, eval_every=3, checkpoint_every=3)
-    train(whole, model=fresh_model())
-    split = tiny_config(corpus, tmp_path / "split", steps=3, eval_every=3, checkpoint_every=3)
-    train(split, model=fresh_model())
-    assert load_checkpoint(tmp_path / "split" / "last.pt")["step"] == 3
-    train(replace(split, steps=6), model=fresh_model(seed=99))  # the checkpoint overrides the fresh weights
-    a, b = load_checkpoint(tmp_path / "whole" / "last.pt"), load_checkpoint(tmp_path / "split" / "last.pt")
-    assert a["step"] == b["step"] == 6
+def signal_at_step(model, at, signum=signal.SIGTERM):
+    """Make ``model`` send ``signum`` to this process during its training forward number ``at``."""
+    calls = []
+
+    def hook(module, args):
+        if module.training:
+            calls.append(1)
+            if len(calls) == at:
+                os.kill(os.getpid(), signum)
+
+    model.register_forward_pre_hook(hook)
+    return model
+
+
+def assert_same_state(a, b):
     for key, value in a["model"].items():
         assert torch.equal(value, b["model"][key]), key
     for key, value in a["optimizer"]["state"].items():
         assert all(torch.equal(v, b["optimizer"]["state"][key][k]) for k, v in value.items())
-    assert a["plateau"] == b["plateau"] and a["best"] == b["best"]
+    for key, value in a["ema"]["shadow"].items():
+        assert torch.equal(value, b["ema"]["shadow"][key]), key
+    assert a["ema"]["updates"] == b["ema"]["updates"]
+
+
+def test_resume_after_a_signal_equals_uninterrupted_training(corpus, tmp_path):
+    whole = tiny_config(corpus, tmp_path / "whole", steps=6, eval_every=3, checkpoint_every=3, ema_decay=0.9, schedule="cosine")
+    train(whole, model=fresh_model())
+    split = replace(whole, out=str(tmp_path / "split"))
+    handler = signal.getsignal(signal.SIGTERM)
+    summary = train(split, model=signal_at_step(fresh_model(), at=3))  # SIGTERM during step 3
+    assert summary["stopped"] == "SIGTERM" and summary["step"] == 3
+    assert signal.getsignal(signal.SIGTERM) is handler  # the old handler is back
+    log = [json.loads(line) for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
+    assert log[-1]["event"] == "stopped" and log[-1]["signal"] == "SIGTERM"
+    assert not any("val_loss" in r for r in log)  # stopped at once, no evaluation first
+    state = load_checkpoint(tmp_path / "split" / "last.pt")
+    assert state["step"] == 3 and not state["schedule"]["finished"]
+    train(split, model=fresh_model(seed=99))  # the checkpoint overrides the fresh weights
+    a, b = load_checkpoint(tmp_path / "whole" / "last.pt"), load_checkpoint(tmp_path / "split" / "last.pt")
+    assert a["step"] == b["step"] == 6
+    assert_same_state(a, b)
+    assert a["schedule"] == b["schedule"] and b["schedule"]["finished"]
+    assert a["seen"]["audio_seconds"] == b["seen"]["audio_seconds"] == 6 * 2 * 0.5
+    # validation scored the EMA weights, and best/ holds them (not the raw weights)
+    best = load_checkpoint(tmp_path / "whole" / "best" / "step_0000006.pt")
+    assert best["ema"] is True
+    assert all(torch.equal(best["model"][k], v) for k, v in a["ema"]["shadow"].items())
+    assert any(not torch.equal(a["model"][k], v) for k, v in a["ema"]["shadow"].items() if v.is_floating_point())
+
+
+class VirtualBudget(TimeBudget):
+    """A time budget on a virtual clock: every step costs 10 s, every evaluation 20 s, every save 1 s
+    (so the test does not depend on how fast this machine is)."""
+
+    COSTS = {"step": 10.0, "eval": 20.0, "save": 1.0}
+
+    def __init__(self, minutes):
+        self.now = 0.0
+        super().__init__(minutes, clock=lambda: self.now)
+
+    def observe_step(self, seconds):
+        self.now += self.COSTS["step"]
+        super().observe_step(self.COSTS["step"])
+
+    def observe_eval(self, seconds):
+        self.now += self.COSTS["eval"]
+        super().observe_eval(self.COSTS["eval"])
+
+    def observe_save(self, seconds):
+        self.now += self.COSTS["save"]
+        super().observe_save(self.COSTS["save"])
+
+
+def test_time_budget_stops_early_and_writes_everything(corpus, tmp_path, monkeypatch):
+    monkeypatch.setattr("fastuss_fx.train.loop.TimeBudget", VirtualBudget)
+    config = tiny_config(corpus, tmp_path / "run", steps=100_000, eval_every=1000, checkpoint_every=1000, log_every=1, time_budget=2.0)
+    summary = train(config, model=fresh_model())
+    # 20 s evaluation at the start; reserve 1.5 * (2 * 20 + 5 * 1) + 1.2 = 68.7 s; 10 s steps while they fit: 3
+    assert summary["stopped"] == "time_budget" and summary["step"] == 3 and summary["best_val_loss"] is not None
+    assert summary["wall_s"] + VirtualBudget.COSTS["eval"] <= 120  # the averaged weights' evaluation is not timed by the loop
+    run = tmp_path / "run"
+    for name in ("last.pt", "averaged.pt", "averaged.safetensors", "ema.safetensors", "metrics.jsonl"):
+        assert (run / name).is_file(), name
+    state = load_checkpoint(run / "last.pt")
+    assert state["step"] == 3 and state["schedule"]["finished"] and state["timing"]["eval_s"] == 20.0
+    assert (state["seen"]["wall_seconds"], summary["wall_s"]) == (71.0, 72.0)  # 20 + 3 * 10 + 1 + 20 (+ the last save)
+    log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in log if "val_loss" in r]
+    assert [r["step"] for r in evals] == [0, 3]  # the starting weights (measures an evaluation) and the final ones
+    assert [r["wall_s"] for r in evals] == [20.0, 71.0] and evals[-1]["audio_seconds"] == 3 * 2 * 0.5
+    progress = [r["progress"] for r in log if "loss" in r]
+    assert progress == sorted(progress) and progress[-1] == pytest.approx((20 + 2 * 10) / 120, abs=1e-5)  # the lr follows the budget
+    assert log[-1]["event"] == "end"
+    # again, evaluating every 15 s: a new cycle over the new budget; the measured costs come from last.pt (no
+    # evaluation first). Steps start at 0, 10 (an evaluation due after it still fits: 10 + 10 + 30 + 68.7 <= 120),
+    # 40 (after the 20-s evaluation); at 50 the evaluation due after the next step would not fit.
+    summary = train(replace(config, eval_minutes=0.25), model=fresh_model())
+    assert summary["step"] == 3 + 3
+    state = load_checkpoint(run / "last.pt")
+    assert state["schedule"]["cycle_start"] == 3 and state["seen"]["audio_seconds"] == 6 * 2 * 0.5
+    log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "val_loss" in r] == [0, 3, 5, 6]
 
 
 def test_init_and_distillation_from_a_checkpoint(corpus, tmp_path):
@@ -80,3 +180,26 @@ def test_init_and_distillation_from_a_checkpoint(corpus, tmp_path):
     assert summary["step"] == 2 and summary["skipped"] == 0
     with pytest.raises(FileNotFoundError, match="no weights are shipped"):
         prepare_model(tiny_config(corpus, tmp_path / "y", init="shipped"), None, None)
+
+
+def test_init_shipped_starts_from_the_package_weights_when_the_run_folder_is_gone(corpus, tmp_path, monkeypatch):
+    shipped = tmp_path / "tiny.safetensors"
+    save_weights(fresh_model(seed=5), shipped)
+    monkeypatch.setattr("fastuss_fx.weights.shipped_weights_path", lambda variant: shipped if variant == "tiny" else None)
+    run = tmp_path / "gone" / "run"
+    summary = train(tiny_config(corpus, run, steps=2, eval_every=2, init="shipped", lr=1e-9, min_lr=1e-9, ema_decay=0.0))
+    assert summary["step"] == 2
+    start = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+    assert start["event"] == "start" and start["init"] == str(shipped)
+    expected = load_weights(shipped).state_dict()
+    for key, value in load_checkpoint(run / "last.pt")["model"].items():
+        torch.testing.assert_close(value, expected[key], atol=1e-6, rtol=0)  # lr ~ 0: still the shipped weights
+
+
+def test_init_shipped_finds_the_real_package_weights(corpus, tmp_path):
+    path = shipped_weights_path("fastuss-causal")
+    if path is None:
+        pytest.skip("no fastuss-causal weights shipped")
+    model = prepare_model(tiny_config(corpus, tmp_path / "x", variant="fastuss-causal", init="shipped"), None, None)
+    expected = load_weights(path).state_dict()
+    assert all(torch.equal(v, expected[k]) for k, v in model.state_dict().items())

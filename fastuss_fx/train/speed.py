@@ -1,0 +1,123 @@
+"""Training throughput on the reference workload: audio-seconds per second and share of matmul peak.
+
+The workload is one ``train_step`` of the training loop (forward, PIT loss, backward, gradient
+clipping, AdamW) on a batch of crops with prompts ``speech, sfx, musicbg``. Achieved GFLOP/s
+count the model's useful products (``model.macs``: forward MACs, x3 for forward + backward,
+x2 flops per MAC) without the (i)STFT, which training runs as FFTs; the peak is a torch matmul
+with the same threads and precision, measured in the same run. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+
+PROMPTS = ("speech", "sfx", "musicbg")
+
+
+@dataclass
+class TrainBenchRow:
+    """Training speed of one variant at one precision."""
+
+    name: str
+    threads: int
+    precision: str  # "fp32" | "bf16" (autocast)
+    batch_size: int
+    crop_seconds: float
+    s_per_step: float
+    gflops: float  # achieved: useful flops of a step / its time
+    peak_gflops: float  # torch matmul, same threads and precision
+    path: str = "train"
+
+    @property
+    def audio_seconds_per_second(self) -> float:
+        return self.batch_size * self.crop_seconds / self.s_per_step
+
+    @property
+    def peak_fraction(self) -> float:
+        return self.gflops / self.peak_gflops
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "audio_seconds_per_second": round(self.audio_seconds_per_second, 4), "peak_fraction": round(self.peak_fraction, 4)}
+
+
+def torch_matmul_peak_gflops(threads: int, precision: str = "fp32", size: int = 1024, seconds: float = 1.0) -> float:
+    """Square matmul throughput of torch on this CPU (``bf16``: bfloat16 operands)."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        a = torch.randn(size, size).to(dtype)
+        a @ a  # warm-up
+        runs, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            a @ a
+            runs += 1
+        return 2 * size**3 * runs / (time.perf_counter() - start) / 1e9
+    finally:
+        torch.set_num_threads(previous)
+
+
+def step_flops(config, batch_size: int, n_samples: int) -> float:
+    """Useful flops of one training step: 3 x forward MACs x 2, without the (i)STFT."""
+    from fastuss_fx.model.macs import count_macs
+
+    modules = count_macs(config, len(PROMPTS), n_samples).modules
+    macs = sum(v for k, v in modules.items() if k not in ("stft", "istft"))
+    return 6.0 * macs * batch_size
+
+
+def bench_train(variant: str, threads: int = 2, precision: str = "fp32", steps: int = 3, batch_size: int = 4, crop_seconds: float = 2.0, peak: float | None = None, seed: int = 0) -> TrainBenchRow:
+    """Time ``steps`` training steps (after one untimed step) of ``variant`` on noise mixtures."""
+    from fastuss_fx.config import load_variant
+    from fastuss_fx.data.dataset import Batch
+    from fastuss_fx.model import TUSS
+    from fastuss_fx.train.config import TrainConfig
+    from fastuss_fx.train.loop import make_optimizer, train_step
+
+    config = load_variant(variant)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            model = TUSS(config).train()
+            n = round(crop_seconds * config.stft.sample_rate)
+            targets = 0.1 * torch.randn(batch_size, len(PROMPTS), n)
+        batch = Batch(targets.sum(1), targets, [list(PROMPTS)] * batch_size)
+        cfg = TrainConfig(variant=variant, batch_size=batch_size, precision=precision, threads=threads)
+        optimizer = make_optimizer(model, cfg)
+        train_step(model, None, batch, optimizer, cfg)  # warm-up (allocations)
+        start = time.perf_counter()
+        for _ in range(steps):
+            train_step(model, None, batch, optimizer, cfg)
+        seconds = (time.perf_counter() - start) / steps
+    finally:
+        torch.set_num_threads(previous)
+    if peak is None:
+        peak = torch_matmul_peak_gflops(threads, precision)
+    return TrainBenchRow(variant, threads, precision, batch_size, crop_seconds, seconds, step_flops(config, batch_size, n) / seconds / 1e9, peak)
+
+
+def run_train(variants: list[str], threads: int = 2, precisions: tuple[str, ...] = ("fp32",), steps: int = 3, batch_size: int = 4, crop_seconds: float = 2.0) -> list[TrainBenchRow]:
+    """Rows for every variant and precision; the peak is measured once per precision."""
+    peaks = {p: torch_matmul_peak_gflops(threads, p) for p in precisions}
+    return [bench_train(v, threads, p, steps, batch_size, crop_seconds, peaks[p]) for v in variants for p in precisions]
+
+
+def format_train_rows(rows: list[TrainBenchRow]) -> str:
+    head = f"{'variant':<16}{'path':<7}{'precision':>10}{'threads':>8}{'batch':>7}{'s/step':>8}{'audio-s/s':>11}{'GFLOP/s':>9}{'peak':>8}{'of peak':>9}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(
+            f"{r.name:<16}{r.path:<7}{r.precision:>10}{r.threads:>8}{f'{r.batch_size}x{r.crop_seconds:g}s':>7}{r.s_per_step:>8.2f}"
+            f"{r.audio_seconds_per_second:>11.2f}{r.gflops:>9.1f}{r.peak_gflops:>8.1f}{100 * r.peak_fraction:>8.1f}%"
+        )
+    lines.append("one step = forward + PIT loss + backward + clip + AdamW, prompts speech/sfx/musicbg; GFLOP/s = 6 x model MACs")
+    lines.append("(without the (i)STFT) / step time; peak = torch matmul, same threads and precision, same run.")
+    return "\n".join(lines)
+
+
+__all__ = ["TrainBenchRow", "bench_train", "run_train", "format_train_rows", "torch_matmul_peak_gflops", "step_flops"]
