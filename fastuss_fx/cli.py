@@ -1,8 +1,9 @@
 """The ``fastuss`` command line: a thin layer over the public API.
 
 Each sub-command lives in ``fastuss_fx/commands/<name>.py`` with ``register(subparsers)``;
-this module only wires them, sets up logging and turns expected errors into one-line
-messages with a non-zero exit code.
+this module only wires them, sets up logging, shows Python warnings as one plain line each
+(no source line; none with ``-q``) and turns expected errors into one-line messages with a
+non-zero exit code.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import argparse
 import importlib
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import Any, TextIO
 
 COMMAND_MODULES = (
     "separate",
@@ -32,10 +35,13 @@ COMMAND_MODULES = (
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fastuss", description="Prompt-driven sound separation (FasTUSS).")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
-    parser.add_argument("-q", "--quiet", action="store_true", help="errors only")
+    parser.add_argument("-q", "--quiet", action="store_true", help="errors only (no per-file lines, no warnings)")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"fastuss_fx.commands.{name}").register(subparsers)
+    for sub in subparsers.choices.values():  # -q also after the command; SUPPRESS keeps a -q given before it
+        if "-q" not in sub._option_string_actions:
+            sub.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="errors only")
     return parser
 
 
@@ -44,6 +50,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
     level = logging.ERROR if args.quiet else (logging.DEBUG if args.verbose > 1 else logging.INFO if args.verbose else logging.WARNING)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    with warnings.catch_warnings():  # restores the warning hooks and filters when the command ends
+        warnings.showwarning = _show_warning
+        if args.quiet:
+            warnings.simplefilter("ignore")
+        return _run(args)
+
+
+def _show_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: TextIO | None = None, line: Any = None
+) -> None:
+    """A warning as one plain line on stderr: ``fastuss: warning: <message>`` (no source code)."""
+    text = " ".join(str(message).split())
+    print(f"fastuss: warning: {text}", file=file or sys.stderr)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.run(args) or 0)
     except (ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError) as err:

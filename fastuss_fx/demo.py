@@ -153,6 +153,8 @@ class DemoResult:
     preset: str
     model: str
     trained: bool
+    weights: str = ""
+    """What runs, in words, e.g. ``trained weights; fastuss-8.3g has none yet``."""
     files: dict[str, Path] = field(default_factory=dict)
     """``"mixture"``, ``"output"`` (the preset's mix), ``"stem:<name>"``, ``"png"``."""
     seconds_audio: float = 0.0
@@ -171,12 +173,14 @@ def run_demo(
     *,
     segment_seconds: float | None = None,
     progress: Any = None,
+    allow_untrained: bool = False,
 ) -> DemoResult:
     """Separate the bundled example with ``preset``; write the mixture, the preset's output, the
     stems and a spectrogram PNG into ``out_dir`` (which must exist; its demo files are replaced).
 
     ``model`` and ``segment_seconds`` override the preset's model and the offline window
-    length (e.g. ``model="tiny", segment_seconds=1.0`` for a seconds-fast run).
+    length (e.g. ``model="tiny", segment_seconds=1.0, allow_untrained=True`` for a seconds-fast
+    run). By default the shipped trained weights run (see ``FasTUSS``'s ``model``).
     """
     from fastuss_fx.io import write_audio
     from fastuss_fx.presets import load_preset
@@ -188,11 +192,13 @@ def run_demo(
     overrides: dict[str, Any] = {"model": model} if model is not None else {}
     if segment_seconds is not None:
         overrides["segment_seconds"] = segment_seconds
-    processor = FasTUSS.from_preset(preset, **overrides)
+    processor = FasTUSS.from_preset(preset, allow_untrained=allow_untrained, **overrides)
     preset_name = load_preset(preset).name
     start = time.perf_counter()
     trained = bool(getattr(processor.backend, "trained", True))  # builds (or loads) the model now
-    result = DemoResult(out_dir, preset_name, str(processor.model), trained, seconds_audio=example.mixture.shape[-1] / rate)
+    result = DemoResult(
+        out_dir, preset_name, processor.model_name, trained, processor.weights_note(), seconds_audio=example.mixture.shape[-1] / rate
+    )
     result.seconds_load = time.perf_counter() - start
 
     start = time.perf_counter()

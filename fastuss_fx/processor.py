@@ -1,7 +1,8 @@
 """``FasTUSS``: prompt-driven separation with the call contract of a pedalboard plugin.
 
 Importing this module never imports torch; the torch backend is built on first use when the
-model is given by variant name.
+model is given by variant name. Which model runs when none is named comes from
+``fastuss_fx.pretrained`` (trained weights only, unless ``allow_untrained=True``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from fastuss_fx.audio import Layout, check_sample_rate, resample, to_channels_first
+from fastuss_fx.pretrained import DEFAULT_MODELS, default_model, has_trained_weights, trained_variants
 from fastuss_fx.presets import MODES, Preset, check_mix, check_mode, check_stems, load_preset
 from fastuss_fx.prompts import validate_prompts
 from fastuss_fx.runtime.backend import UntrainedWeightsWarning, is_backend, is_streaming_backend
@@ -25,10 +27,6 @@ from fastuss_fx.runtime.pipeline import ResampledStream, resampled_latency
 from fastuss_fx.runtime.streaming import HopStream, separate_streaming
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_MODELS: dict[str, str] = {"offline": "fastuss-8.3g", "realtime": "fastuss-causal"}
-"""Variant used when ``model`` is not given, per mode."""
-
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -87,8 +85,12 @@ class FasTUSS:
         mix: gain in dB per stem; stems left out are removed (None: all at 0 dB).
         stems: one name per prompt (default: prompt names, repeats numbered ``speech_1``...).
         mode: ``"offline"`` (non-causal, windows of ``segment_seconds``) or ``"realtime"`` (causal).
-        model: variant name or path, a TUSS model, or a backend (default per mode, see
-            ``DEFAULT_MODELS``).
+        model: variant name or path, a TUSS model, or a backend. Default: the mode's variant
+            (``DEFAULT_MODELS``) if it has trained weights, else the best shipped trained
+            weights for the mode (``fastuss_fx.pretrained.RANKING``); ``model_name`` and
+            ``weights`` say which runs.
+        allow_untrained: run a variant that has no trained weights (randomly initialised: its
+            output is not a separation). Without it, naming such a variant raises ValueError.
         engine: ``"onnx"`` (onnxruntime; graphs exported once and cached), ``"onnx-int8"``
             (causal models: the step graph with int8 matrix products, faster at a small
             quality cost measured at export) or ``"torch"``.
@@ -112,6 +114,7 @@ class FasTUSS:
         overlap: float = 0.25,
         engine: str = "onnx",
         threads: int | None = None,
+        allow_untrained: bool = False,
     ) -> None:
         self._params: dict[str, Any] = {}
         self._backend: Any = None
@@ -123,7 +126,7 @@ class FasTUSS:
         self._last_rate: float | None = None
         self.update(
             prompts=prompts, mix=mix, stems=stems, mode=mode, model=model, segment_seconds=segment_seconds,
-            overlap=overlap, engine=engine, threads=threads,
+            overlap=overlap, engine=engine, threads=threads, allow_untrained=allow_untrained,
         )
 
     @classmethod
@@ -140,7 +143,7 @@ class FasTUSS:
 
     def update(self, **params: Any) -> None:
         """Change several parameters at once (checked together; nothing changes if one is bad)."""
-        unknown = sorted(set(params) - {"prompts", "mix", "stems", "mode", "model", "segment_seconds", "overlap", "engine", "threads"})
+        unknown = sorted(set(params) - {*PARAMETERS})
         if unknown:
             raise TypeError(f"unknown parameter(s) {unknown}")
         new = {**self._params, **params}
@@ -151,11 +154,23 @@ class FasTUSS:
         stems = check_stems(prompts, new.get("stems"), "stems")
         mix = check_mix(new.get("mix"), stems, "mix")
         mode = check_mode(new["mode"], "mode")
-        info = model_info(new["model"] if new["model"] is not None else DEFAULT_MODELS[mode])
+        allow = new.get("allow_untrained", False)
+        if not isinstance(allow, bool):
+            raise ValueError(f"allow_untrained must be True or False, got {allow!r}")
+        model = new["model"] if new["model"] is not None else default_model(mode, allow)
+        info = model_info(model)
+        trained = _weights_of(model)
         if mode == "realtime" and not info.causal:
             raise ValueError(
                 f"mode 'realtime' needs a causal model, but model {info.name!r} is not causal; "
                 f"use e.g. {DEFAULT_MODELS['realtime']!r} (or 'tiny-causal'), or mode='offline'"
+            )
+        if trained == "untrained" and not allow:
+            file = " (a variant file is always built with random weights)" if str(model).endswith((".yaml", ".yml")) else ""
+            raise ValueError(
+                f"model {info.name!r} has no trained weights{file}; shipped: {', '.join(trained_variants()) or 'none'}. "
+                "Its output would not be a separation: pass allow_untrained=True (CLI: --allow-untrained) to run "
+                "it with random weights, or leave the model unset for the best trained weights"
             )
         seconds, overlap = new["segment_seconds"], new["overlap"]
         if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0.1 <= seconds <= 600):
@@ -169,11 +184,12 @@ class FasTUSS:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {new['engine']!r}")
         if new["engine"] == "onnx-int8" and not info.causal:
             raise ValueError(f"engine 'onnx-int8' needs a causal model (the int8 graph is the streaming step), but {info.name!r} is not causal")
-        restart = any(k in params for k in ("prompts", "mode", "model", "segment_seconds", "overlap", "engine", "threads"))
+        restart = any(k in params for k in ("prompts", "mode", "model", "segment_seconds", "overlap", "engine", "threads", "allow_untrained"))
         new.update(prompts=tuple(prompts), mix=mix, mode=mode, segment_seconds=None if seconds is None else float(seconds), overlap=float(overlap))
         if new.get("stems") is not None:
             new["stems"] = stems
         self._params, self._info, self._stems = new, info, stems
+        self._model, self._weights = model, trained
         if restart:
             self.reset()
         elif self._stream is not None:
@@ -183,13 +199,25 @@ class FasTUSS:
     mix = property(lambda self: dict(self._params["mix"]), lambda self, v: self.update(mix=v))
     stems = property(lambda self: list(self._stems), lambda self, v: self.update(stems=v))
     mode = property(lambda self: self._params["mode"], lambda self, v: self.update(mode=v))
-    model = property(lambda self: self._params["model"] or DEFAULT_MODELS[self.mode], lambda self, v: self.update(model=v))
+    model = property(lambda self: self._model, lambda self, v: self.update(model=v))
+    allow_untrained = property(lambda self: self._params["allow_untrained"], lambda self, v: self.update(allow_untrained=v))
     segment_seconds = property(
         lambda self: self._params["segment_seconds"] or self._info.segment_seconds, lambda self, v: self.update(segment_seconds=v)
     )
     overlap = property(lambda self: self._params["overlap"], lambda self, v: self.update(overlap=v))
     engine = property(lambda self: self._params["engine"], lambda self, v: self.update(engine=v))
     threads = property(lambda self: self._params["threads"], lambda self, v: self.update(threads=v))
+
+    @property
+    def model_name(self) -> str:
+        """Name of the model that runs (the variant name for a variant given by name or chosen by default)."""
+        return self._info.name
+
+    @property
+    def weights(self) -> str:
+        """``"trained"`` (shipped weights), ``"untrained"`` (random init) or ``"given"`` (a model object
+        passed by the caller, whose training the processor cannot check)."""
+        return self._weights
 
     @property
     def sample_rate(self) -> int:
@@ -334,8 +362,29 @@ class FasTUSS:
         model = self.model if isinstance(self.model, (str, Path)) else self._info.name
         return (
             f"<fastuss_fx.FasTUSS prompts={self.prompts!r} mix={self.mix!r} mode={self.mode!r} "
-            f"model={str(model)!r} at {hex(id(self))}>"
+            f"model={str(model)!r} ({self.weights_note()}) at {hex(id(self))}>"
         )
+
+    def weights_note(self) -> str:
+        """A few words on the weights that run, e.g. ``trained weights; fastuss-8.3g has none yet``."""
+        note = {"trained": "trained weights", "untrained": "UNTRAINED random weights", "given": "caller's model"}[self._weights]
+        preferred = DEFAULT_MODELS[self.mode]
+        if self._params["model"] is None and self._info.name != preferred:
+            note += f"; {preferred} has none yet"
+        return note
+
+
+PARAMETERS = ("prompts", "mix", "stems", "mode", "model", "segment_seconds", "overlap", "engine", "threads", "allow_untrained")
+"""What ``FasTUSS.update`` accepts."""
+
+
+def _weights_of(model: Any) -> str:
+    """``"trained"``, ``"untrained"`` or ``"given"`` for a model spec (torch-free)."""
+    if isinstance(model, (str, Path)):
+        return "trained" if has_trained_weights(model) else "untrained"
+    if is_backend(model):
+        return "trained" if getattr(model, "trained", True) else "untrained"
+    return "given"
 
 
 def _check_buffer_size(buffer_size: Any) -> int:

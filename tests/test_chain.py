@@ -14,7 +14,7 @@ RNG = np.random.default_rng(0)
 
 
 def causal_fx(model=None):
-    return FasTUSS(["speech", "sfx"], {"speech": 0.0, "sfx": -6.0}, mode="realtime", model=model or CausalBackend())
+    return FasTUSS(["speech", "sfx"], {"speech": 0.0, "sfx": -6.0}, mode="realtime", model=model or CausalBackend(), allow_untrained=True)
 
 
 def make_chain(model=None):

@@ -1,8 +1,11 @@
+import warnings
+
 import numpy as np
 import pytest
 from pedalboard.io import AudioFile
 
 from fastuss_fx.cli import main
+from fastuss_fx.runtime import UntrainedWeightsWarning
 
 pytestmark = pytest.mark.filterwarnings("ignore::fastuss_fx.runtime.UntrainedWeightsWarning")
 
@@ -24,7 +27,7 @@ def test_separate_keeps_rate_channels_and_length(tmp_path, suffix, channels, rat
     src = tmp_path / f"in{suffix}"
     audio = write(src, channels, rate)
     out = tmp_path / f"out{suffix}"
-    assert main(["separate", str(src), "-p", "remove_music", "--model", "tiny", "-o", str(out)]) == 0
+    assert main(["separate", str(src), "-p", "remove_music", "--model", "tiny", "--allow-untrained", "-o", str(out)]) == 0
     got, got_rate = read(out)
     assert got_rate == rate and got.shape == audio.shape
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no temporary files left
@@ -35,7 +38,7 @@ def test_separate_realtime_mode_and_folder_of_inputs(tmp_path):
     for name in ("a.wav", "b.flac"):
         write(tmp_path / "in" / name)
     out = tmp_path / "out"
-    assert main(["separate", str(tmp_path / "in"), "-p", "denoise", "--model", "tiny-causal", "-o", str(out)]) == 0
+    assert main(["separate", str(tmp_path / "in"), "-p", "denoise", "--model", "tiny-causal", "--allow-untrained", "-o", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["a_denoise.wav", "b_denoise.flac"]
 
 
@@ -43,9 +46,9 @@ def test_separate_with_the_int8_engine(tmp_path, capsys):
     src = tmp_path / "in.wav"
     audio = write(src)
     out = tmp_path / "out.wav"
-    assert main(["separate", str(src), "-p", "denoise", "--model", "tiny-causal", "--engine", "onnx-int8", "-o", str(out)]) == 0
+    assert main(["separate", str(src), "-p", "denoise", "--model", "tiny-causal", "--allow-untrained", "--engine", "onnx-int8", "-o", str(out)]) == 0
     assert read(out)[0].shape == audio.shape
-    assert main(["separate", str(src), "-p", "remove_music", "--model", "tiny", "--engine", "onnx-int8", "-o", str(tmp_path / "x.wav")]) == 2
+    assert main(["separate", str(src), "-p", "remove_music", "--model", "tiny", "--allow-untrained", "--engine", "onnx-int8", "-o", str(tmp_path / "x.wav")]) == 2
     assert "onnx-int8" in capsys.readouterr().err
 
 
@@ -53,7 +56,7 @@ def test_overwrite_is_required_and_input_is_never_overwritten(tmp_path, capsys):
     src, out = tmp_path / "in.wav", tmp_path / "out.wav"
     write(src)
     out.write_bytes(b"keep me")
-    args = ["separate", str(src), "-p", "dialog_only", "--model", "tiny", "-o"]
+    args = ["separate", str(src), "-p", "dialog_only", "--model", "tiny", "--allow-untrained", "-o"]
     assert main(args + [str(out)]) == 2
     assert "exists; pass --overwrite" in capsys.readouterr().err and out.read_bytes() == b"keep me"
     assert main(args + [str(src), "--overwrite"]) == 2
@@ -64,7 +67,7 @@ def test_overwrite_is_required_and_input_is_never_overwritten(tmp_path, capsys):
 def test_stems_writes_one_file_per_source(tmp_path):
     src = tmp_path / "song.wav"
     audio = write(src)
-    assert main(["stems", str(src), "--model", "tiny", "-o", str(tmp_path / "stems")]) == 0
+    assert main(["stems", str(src), "--model", "tiny", "--allow-untrained", "-o", str(tmp_path / "stems")]) == 0
     files = sorted(p.name for p in (tmp_path / "stems" / "song").iterdir())
     assert files == ["bass.wav", "drums.wav", "other.wav", "vocals.wav"]
     assert read(tmp_path / "stems" / "song" / "bass.wav")[0].shape == audio.shape
@@ -74,10 +77,10 @@ def test_stems_writes_one_file_per_source(tmp_path):
     "setup, args, message",
     [
         (None, ["separate", "{tmp}/missing.wav", "-p", "dialog_only", "-o", "{tmp}/o.wav"], "input not found"),
-        ("corrupt", ["separate", "{tmp}/bad.wav", "-p", "dialog_only", "--model", "tiny", "-o", "{tmp}/o.wav"], "cannot decode"),
+        ("corrupt", ["separate", "{tmp}/bad.wav", "-p", "dialog_only", "--model", "tiny", "--allow-untrained", "-o", "{tmp}/o.wav"], "cannot decode"),
         ("ok", ["separate", "{tmp}/in.wav", "-p", "nope", "-o", "{tmp}/o.wav"], "unknown preset 'nope'"),
         ("badpreset", ["separate", "{tmp}/in.wav", "-p", "{tmp}/p.yaml", "-o", "{tmp}/o.wav"], "p.yaml: key 'prompts'"),
-        ("ok", ["separate", "{tmp}/in.wav", "-p", "dialog_only", "--model", "tiny", "-o", "{tmp}/no/such/dir/o.wav"], "output folder does not exist"),
+        ("ok", ["separate", "{tmp}/in.wav", "-p", "dialog_only", "--model", "tiny", "--allow-untrained", "-o", "{tmp}/no/such/dir/o.wav"], "output folder does not exist"),
         ("ok", ["separate", "{tmp}/in.wav", "-p", "dialog_only", "-o", "{tmp}/o.opus"], "unsupported format"),
     ],
 )
@@ -104,3 +107,39 @@ def test_presets_list_show_validate(tmp_path, capsys):
     assert main(["presets", "validate", str(good)]) == 0
     assert main(["presets", "validate", str(bad)]) == 2
     assert "bad.yaml: key 'mix'.speech" in capsys.readouterr().err
+
+
+def test_a_model_without_trained_weights_needs_allow_untrained(tmp_path, capsys):
+    src = tmp_path / "in.wav"
+    write(src)
+    for command in (["separate", "-p", "dialog_only"], ["stems"]):
+        assert main([*command, str(src), "--model", "tiny", "-o", str(tmp_path / "o.wav")]) == 2
+        err = capsys.readouterr().err
+        assert "model 'tiny' has no trained weights" in err and "--allow-untrained" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_one_plain_line_per_output_and_q_silences_it(tmp_path, capsys):
+    src = tmp_path / "in.wav"
+    write(src, seconds=0.5)
+    out = tmp_path / "out.wav"
+    assert main(["separate", str(src), "-p", "remove_music", "--model", "tiny", "--allow-untrained", "-o", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"wrote {out} (0.5 s, preset remove_music, model tiny (UNTRAINED")
+    assert lines[0].endswith(" s)") and "took " in lines[0]
+    assert main(["stems", str(src), "--model", "tiny", "--allow-untrained", "-o", str(tmp_path / "stems")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" (")[0] for line in lines] == [f"wrote {tmp_path / 'stems' / 'in' / n}.wav" for n in ("vocals", "drums", "bass", "other")]
+    for args in (["-q", "separate"], ["separate", "-q"]):
+        assert main([*args, str(src), "-p", "remove_music", "--model", "tiny", "--allow-untrained", "-o", str(out), "--overwrite"]) == 0
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err == ""
+
+
+def test_warnings_are_one_line_without_source_code(tmp_path, capsys):
+    warnings.simplefilter("always", UntrainedWeightsWarning)  # this module ignores it elsewhere (pytest restores filters)
+    src = tmp_path / "in.wav"
+    write(src)
+    assert main(["separate", str(src), "-p", "remove_music", "--model", "tiny", "--allow-untrained", "-o", str(tmp_path / "o.wav")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["fastuss: warning: FasTUSS model 'tiny' runs untrained (randomly initialised) weights: its output is not a separation"]

@@ -40,10 +40,11 @@ def test_spectrogram_of_a_sine_peaks_at_its_frequency():
 
 def test_demo_command_writes_outputs_and_says_the_weights_are_untrained(tmp_path, capsys):
     out = tmp_path / "demo"
-    args = ["demo", "-o", str(out), "--model", "tiny", "--segment-seconds", "1"]
+    args = ["demo", "-o", str(out), "--model", "tiny", "--allow-untrained", "--segment-seconds", "1"]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "RANDOMLY INITIALISED" in printed and "NOT a separation" in printed
+    assert "model 'tiny' (UNTRAINED random weights)" in printed
     assert str(out / "spectrograms.png") in printed and str(out / "dialog_only.wav") in printed
     for name in ("mixture.wav", "dialog_only.wav", "stems/dialogue.wav", "stems/effects.wav", "stems/music.wav"):
         audio, rate = read_audio(out / name)
@@ -57,3 +58,10 @@ def test_demo_command_writes_outputs_and_says_the_weights_are_untrained(tmp_path
 def test_demo_command_rejects_an_unknown_preset(tmp_path, capsys):
     assert main(["demo", "-o", str(tmp_path), "-p", "no_such_preset"]) == 2
     assert "unknown preset 'no_such_preset'" in capsys.readouterr().err
+
+
+def test_demo_runs_untrained_weights_only_when_asked(tmp_path, capsys):
+    assert main(["demo", "-o", str(tmp_path / "demo"), "--model", "tiny", "--segment-seconds", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "model 'tiny' has no trained weights" in err and "--allow-untrained" in err
+    assert not list((tmp_path / "demo").glob("*.wav"))

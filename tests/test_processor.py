@@ -85,7 +85,7 @@ def test_realtime_streaming_equals_one_shot_fake(sizes, rate):
 def tiny_causal():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UntrainedWeightsWarning)
-        fx = FasTUSS(["speech", "sfx"], {"speech": 0.0, "sfx": -3.0}, mode="realtime", model="tiny-causal")
+        fx = FasTUSS(["speech", "sfx"], {"speech": 0.0, "sfx": -3.0}, mode="realtime", model="tiny-causal", allow_untrained=True)
         fx.backend
     return fx
 
@@ -158,7 +158,7 @@ def test_parameters_are_validated_attributes():
     with pytest.raises(ValueError, match="unknown mode 'live'"):
         fx.mode = "live"
     with pytest.raises(ValueError, match="mode 'realtime' needs a causal model"):
-        FasTUSS(["speech"], mode="realtime", model="tiny")
+        FasTUSS(["speech"], mode="realtime", model="tiny", allow_untrained=True)
     with pytest.raises(ValueError, match="unknown model variant 'huge'"):
         FasTUSS(["speech"], model="huge")
     with pytest.raises(ValueError, match="segment_seconds"):
@@ -207,15 +207,74 @@ def test_offline_streaming_lags_one_segment():
 def test_every_shipped_preset_runs_on_a_tiny_model(name):
     mode = load_preset(name).mode
     with pytest.warns(UntrainedWeightsWarning, match="untrained"):
-        fx = FasTUSS.from_preset(name, model="tiny-causal" if mode == "realtime" else "tiny")
+        fx = FasTUSS.from_preset(name, model="tiny-causal" if mode == "realtime" else "tiny", allow_untrained=True)
         x = (0.1 * RNG.standard_normal((2, 2400))).astype(np.float32)
         out = fx(x, 44100)
     assert out.shape == x.shape and np.isfinite(out).all()
 
 
-def test_default_models_per_mode():
-    assert FasTUSS(["speech"]).model == "fastuss-8.3g"
+def test_default_models_run_trained_weights_and_say_which():
+    offline, live = FasTUSS(["speech"]), FasTUSS(["speech"], mode="realtime")
+    assert (offline.model, offline.model_name, offline.weights) == ("fastuss-causal", "fastuss-causal", "trained")
+    assert "model='fastuss-causal' (trained weights; fastuss-8.3g has none yet)" in repr(offline)
+    assert (live.model, live.weights) == ("fastuss-causal", "trained") and "(trained weights)" in repr(live)
+    asked = FasTUSS(["speech"], allow_untrained=True)  # the mode's own variant, random weights
+    assert (asked.model, asked.weights) == ("fastuss-8.3g", "untrained") and "UNTRAINED" in repr(asked)
+    asked.allow_untrained = False
+    assert asked.model == "fastuss-causal"
+
+
+@pytest.mark.parametrize("model", ["fastuss-8.3g", "tiny", "fastuss_fx/variants/fastuss-causal.yaml"])
+def test_a_named_model_without_trained_weights_needs_allow_untrained(model):
+    with pytest.raises(ValueError, match=rf"model '{model}' has no trained weights.*allow_untrained=True"):
+        FasTUSS(["speech"], model=model)
+    fx = FasTUSS(["speech"], model="fastuss-causal")
+    with pytest.raises(ValueError, match="allow_untrained=True"):
+        fx.model = model
+    assert fx.model == "fastuss-causal" and fx.weights == "trained"  # unchanged after the error
+    assert FasTUSS(["speech"], model=model, allow_untrained=True).weights == "untrained"
+    with pytest.raises(ValueError, match="allow_untrained must be True or False"):
+        FasTUSS(["speech"], allow_untrained="yes")
+
+
+def test_a_backend_with_untrained_weights_needs_allow_untrained():
+    backend = IdentityBackend()
+    backend.trained = False
+    with pytest.raises(ValueError, match="no trained weights"):
+        FasTUSS(["speech"], model=backend)
+    assert FasTUSS(["speech"], model=backend, allow_untrained=True).weights == "untrained"
+    assert FasTUSS(["speech"], model=IdentityBackend()).weights == "trained"
+
+
+def test_the_default_follows_the_shipped_weights(monkeypatch, tmp_path):
+    import fastuss_fx.pretrained as pretrained
+
+    def ships(*names):
+        monkeypatch.setattr(pretrained, "shipped_weights_path", lambda v: tmp_path / f"{v}.safetensors" if v in names else None)
+
+    ships("fastuss-8.3g", "fastuss-causal")
+    assert FasTUSS(["speech"]).model == "fastuss-8.3g" and "has none" not in repr(FasTUSS(["speech"]))
+    ships("fastuss-11.7g", "fastuss-causal")  # a non-causal model with weights beats the causal one offline
+    assert FasTUSS(["speech"]).model == "fastuss-11.7g"
     assert FasTUSS(["speech"], mode="realtime").model == "fastuss-causal"
+    ships()
+    for mode in ("offline", "realtime"):
+        with pytest.raises(ValueError, match=f"no trained weights ship for any {mode} model"):
+            FasTUSS(["speech"], mode=mode)
+    assert FasTUSS(["speech"], mode="realtime", allow_untrained=True).weights == "untrained"
+
+
+@pytest.mark.filterwarnings("ignore::fastuss_fx.runtime.UntrainedWeightsWarning")
+@pytest.mark.parametrize("engine", ["onnx", "torch"])
+def test_a_causal_model_runs_offline_in_windows(engine):
+    """Offline mode with a causal model (what the default runs while only causal weights ship):
+    windowed whole-clip separation, through both engines (tiny-causal: no export of the real model)."""
+    fx = FasTUSS(["speech", "sfx"], model="tiny-causal", engine=engine, segment_seconds=0.5, allow_untrained=True)
+    assert fx.mode == "offline" and fx._info.causal and fx.latency_samples == 24000 - 1
+    x = (0.1 * RNG.standard_normal((1, 60000))).astype(np.float32)
+    out = fx.separate(x, 48000)
+    assert set(out) == {"speech", "sfx"} and all(v.shape == x.shape and np.isfinite(v).all() for v in out.values())
+    np.testing.assert_allclose(out["speech"][:, :100], fx.backend.separate(x[:, :24000], ["speech", "sfx"])[:, 0, :100], atol=1e-4)
 
 
 def test_importing_the_processor_does_not_import_torch():

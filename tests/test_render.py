@@ -55,7 +55,7 @@ def manifest_statuses(out):
 
 
 def render_args(inputs, out, *extra):
-    return ["render", *map(str, inputs), "-p", "remove_music", "--model", "tiny", "-o", str(out), "--workers", "2", *extra]
+    return ["render", *map(str, inputs), "-p", "remove_music", "--model", "tiny", "--allow-untrained", "-o", str(out), "--workers", "2", *extra]
 
 
 def test_bad_input_is_recorded_and_outputs_equal_separate(tmp_path, local_ray, capsys):
@@ -73,7 +73,7 @@ def test_bad_input_is_recorded_and_outputs_equal_separate(tmp_path, local_ray, c
     assert statuses == {rel: ("done", None) for rel in rels}
 
     single = tmp_path / "single"
-    assert main(["separate", *(str(tmp_path / "in" / r) for r in rels), "-p", "remove_music", "--model", "tiny",
+    assert main(["separate", *(str(tmp_path / "in" / r) for r in rels), "-p", "remove_music", "--model", "tiny", "--allow-untrained",
                  "-o", str(single)]) == 0
     for rel in rels:
         name = rel.split("/")[-1].replace(".", "_remove_music.")
@@ -117,7 +117,7 @@ def test_stems_equal_the_stems_command(tmp_path, local_ray):
         write(tmp_path / "in" / name, seed=len(name))
     out, single = tmp_path / "out", tmp_path / "single"
     assert main(render_args([tmp_path / "in" / "*.*"], out, "--stems")) == 0
-    assert main(["stems", str(tmp_path / "in"), "-p", "remove_music", "--model", "tiny", "-o", str(single)]) == 0
+    assert main(["stems", str(tmp_path / "in"), "-p", "remove_music", "--model", "tiny", "--allow-untrained", "-o", str(single)]) == 0
     got = sorted(str(p.relative_to(out)) for p in out.rglob("*.*") if p.name != MANIFEST_NAME)
     assert got == sorted(str(p.relative_to(single)) for p in single.rglob("*.*"))
     assert got == ["a/dialogue.wav", "a/effects.wav", "a/music.wav", "b/dialogue.flac", "b/effects.flac", "b/music.flac"]

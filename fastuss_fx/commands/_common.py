@@ -22,13 +22,32 @@ def add_processing_args(parser: argparse.ArgumentParser, default_preset: str | N
     parser.add_argument("--engine", choices=("onnx", "onnx-int8", "torch"), default="onnx",
                         help="onnxruntime, onnxruntime with the int8 step graph (causal models), or torch (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    add_untrained_arg(parser)
+
+
+def add_untrained_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-untrained", action="store_true",
+                        help="run a model without trained weights (random init: not a separation); by default only "
+                             "trained weights run, and a model named without them is an error")
 
 
 def build_processor(args: argparse.Namespace) -> Any:
     from fastuss_fx.processor import FasTUSS
 
     overrides = {k: v for k, v in (("mode", args.mode), ("model", args.model)) if v is not None}
-    return FasTUSS.from_preset(args.preset, engine=args.engine, **overrides)
+    return FasTUSS.from_preset(args.preset, engine=args.engine, allow_untrained=args.allow_untrained, **overrides)
+
+
+def describe_model(processor: Any) -> str:
+    """``fastuss-causal (trained weights; fastuss-8.3g has none yet)``: what runs, for output lines."""
+    return f"{processor.model_name} ({processor.weights_note()})"
+
+
+def report_written(args: argparse.Namespace, target: Path, seconds: float, processor: Any, elapsed: float) -> None:
+    """One plain line on stdout per output file (nothing with ``-q``)."""
+    if not getattr(args, "quiet", False):
+        print(f"wrote {target} ({seconds:.1f} s, preset {Path(args.preset).stem}, model {describe_model(processor)}, "
+              f"took {elapsed:.1f} s)", flush=True)
 
 
 def output_folder(path: Path) -> Path:

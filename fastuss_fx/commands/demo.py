@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import warnings
 from pathlib import Path
 
-from fastuss_fx.commands._common import io_errors, output_folder, run_with_progress
+from fastuss_fx.commands._common import add_untrained_arg, io_errors, output_folder, run_with_progress
 
 logger = logging.getLogger(__name__)
 
 UNTRAINED_NOTE = (
-    "NOTE: no trained weights ship yet, so the model runs RANDOMLY INITIALISED weights.\n"
+    "NOTE: this model has no trained weights (--allow-untrained), so it runs RANDOMLY INITIALISED weights.\n"
     "      The outputs below show the pipeline working end to end; they are NOT a separation,\n"
     "      and the SI-SDR figures are what untrained weights give."
 )
@@ -28,27 +27,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", help="model variant (name or .yaml); default: the preset's, else the mode's default")
     parser.add_argument("--segment-seconds", type=float, metavar="S",
                         help="offline window length in seconds (default 6; e.g. 1 with --model tiny)")
+    add_untrained_arg(parser)
     parser.set_defaults(run=io_errors(run))
 
 
 def run(args: argparse.Namespace) -> int:
     from fastuss_fx.demo import EXAMPLE_SECONDS, run_demo
-    from fastuss_fx.runtime import UntrainedWeightsWarning
 
     out_dir = output_folder(Path(args.out))
 
     def work(progress):
-        return run_demo(out_dir, args.preset, args.model, segment_seconds=args.segment_seconds, progress=progress)
+        return run_demo(out_dir, args.preset, args.model, segment_seconds=args.segment_seconds, progress=progress,
+                        allow_untrained=args.allow_untrained)
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UntrainedWeightsWarning)
-        result = run_with_progress(work, "demo", EXAMPLE_SECONDS)
-    for warning in caught:  # shown as a log line; the note below says it again, plainly
-        if issubclass(warning.category, UntrainedWeightsWarning):
-            logger.warning("%s", warning.message)
-        else:
-            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
-    print(f"fastuss demo: preset {result.preset!r}, model {result.model!r}")
+    result = run_with_progress(work, "demo", EXAMPLE_SECONDS)  # warnings: one line each (see fastuss_fx.cli)
+    print(f"fastuss demo: preset {result.preset!r}, model {result.model!r} ({result.weights})")
     if not result.trained:
         print(UNTRAINED_NOTE)
     rtf = result.seconds_separate / max(result.seconds_audio, 1e-9)

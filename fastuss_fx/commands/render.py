@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from fastuss_fx.commands._common import io_errors
+from fastuss_fx.commands._common import add_untrained_arg, io_errors
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--threads", type=int, default=1, metavar="N", help="CPU threads per worker (default: 1)")
     parser.add_argument("--limit", type=int, metavar="N", help="render at most N pending inputs; rerun for the rest")
     parser.add_argument("--overwrite", action="store_true", help="redo every input and replace existing outputs")
+    add_untrained_arg(parser)
     parser.set_defaults(run=io_errors(run))
 
 
@@ -35,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     s = render(
         args.inputs, args.output, args.preset, stems=args.stems, mode=args.mode, model=args.model,
         address=args.address, workers=args.workers, threads=args.threads, overwrite=args.overwrite, limit=args.limit,
+        allow_untrained=args.allow_untrained,
     )
     for source, error in s.failures:
         print(f"failed: {source}: {error}", file=sys.stderr)

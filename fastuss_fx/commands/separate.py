@@ -13,6 +13,7 @@ from fastuss_fx.commands._common import (
     io_errors,
     output_folder,
     output_suffix,
+    report_written,
     run_with_progress,
 )
 
@@ -57,5 +58,6 @@ def run(args: argparse.Namespace) -> int:
         out = run_with_progress(lambda p: processor.process(audio, rate, progress=p), source.name, seconds)
         write_audio(target, out, rate)
         elapsed = time.perf_counter() - start
-        logger.info("%s -> %s (%.1f s audio, real-time factor %.2f)", source, target, seconds, elapsed / max(seconds, 1e-9))
+        report_written(args, target, seconds, processor, elapsed)
+        logger.info("%s -> %s (real-time factor %.2f)", source, target, elapsed / max(seconds, 1e-9))
     return 0

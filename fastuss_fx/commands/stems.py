@@ -13,6 +13,7 @@ from fastuss_fx.commands._common import (
     io_errors,
     output_folder,
     output_suffix,
+    report_written,
     run_with_progress,
 )
 
@@ -49,5 +50,7 @@ def run(args: argparse.Namespace) -> int:
         for name, target in targets.items():
             write_audio(target, stems[name], rate)
         elapsed = time.perf_counter() - start
+        for target in targets.values():
+            report_written(args, target, seconds, processor, elapsed)
         logger.info("%s -> %s/ (%d stems, real-time factor %.2f)", source, folder / source.stem, len(stems), elapsed / max(seconds, 1e-9))
     return 0

@@ -1,6 +1,8 @@
-"""Shipped trained weights (fp16 safetensors, one file per variant) and the model card.
+"""Shipped trained weights (fp16 safetensors, one file per variant), the model card, and which
+model each mode runs by default.
 
-Lookups here are torch-free, so the ONNX path can find cached graphs without torch.
+This is the one place that knows which variants have trained weights and which of them is
+best for a mode. Lookups here are torch-free, so the ONNX path can find cached graphs without torch.
 """
 
 from __future__ import annotations
@@ -12,11 +14,64 @@ from pathlib import Path
 UNTRAINED_SEED = 0
 """Seed of the random init used while no weights ship for a variant (stable, so exports cache)."""
 
+DEFAULT_MODELS: dict[str, str] = {"offline": "fastuss-8.3g", "realtime": "fastuss-causal"}
+"""The variant each mode is designed around (what runs once it has trained weights)."""
+
+RANKING: dict[str, tuple[str, ...]] = {
+    "offline": ("fastuss-8.3g", "fastuss-11.7g", "tuss-medium", "fastuss-causal"),
+    "realtime": ("fastuss-causal",),
+}
+"""Variants a mode may run, best first: a mode runs the first one with shipped weights.
+
+Offline prefers a non-causal model with weights, else the causal one (run in windows, whole
+clip). Put a newly trained variant ahead of another only once it scores better on the test split.
+Realtime lists causal variants only.
+"""
+
 
 def shipped_weights_path(variant: str) -> Path | None:
     """Path of the weights shipped for ``variant``, or None if there are none."""
+    if not variant or "/" in variant or "\\" in variant or variant.endswith((".yaml", ".yml")):
+        return None  # a variant file (or a path) is always built with random weights
     candidate = resources.files(__name__).joinpath(f"{variant}.safetensors")
     return Path(str(candidate)) if candidate.is_file() else None
+
+
+def has_trained_weights(variant: str | Path) -> bool:
+    """Whether loading ``variant`` by name gives trained weights (a ``.yaml`` file never does)."""
+    return shipped_weights_path(str(variant)) is not None
+
+
+def trained_variants() -> list[str]:
+    """Names of the variants with shipped weights, sorted."""
+    folder = resources.files(__name__)
+    return sorted(p.name[: -len(".safetensors")] for p in folder.iterdir() if p.name.endswith(".safetensors"))
+
+
+def best_trained(mode: str) -> str | None:
+    """The best variant with shipped weights for ``mode`` (see ``RANKING``), or None if none has weights."""
+    return next((v for v in RANKING[mode] if has_trained_weights(v)), None)
+
+
+def default_model(mode: str, allow_untrained: bool = False) -> str:
+    """The variant a processor runs in ``mode`` when no model is named.
+
+    The mode's design variant (``DEFAULT_MODELS``) if it has trained weights or ``allow_untrained``,
+    else the best trained one for the mode.
+
+    Raises:
+        ValueError: no variant usable in ``mode`` has trained weights and untrained ones are not allowed.
+    """
+    preferred = DEFAULT_MODELS[mode]
+    if allow_untrained or has_trained_weights(preferred):
+        return preferred
+    best = best_trained(mode)
+    if best is None:
+        raise ValueError(
+            f"no trained weights ship for any {mode} model ({', '.join(RANKING[mode])}); "
+            "pass allow_untrained=True (CLI: --allow-untrained) to run random weights"
+        )
+    return best
 
 
 def file_sha256(path: str | Path) -> str:

@@ -89,7 +89,7 @@ def render(
     inputs: Sequence[str | Path], out_dir: str | Path, preset: str | Path, *, stems: bool = False,
     mode: str | None = None, model: str | None = None, address: str | None = None,
     workers: int | None = None, threads: int = 1, overwrite: bool = False, limit: int | None = None,
-    progress: bool = True,
+    progress: bool = True, allow_untrained: bool = False,
 ) -> RenderSummary:
     """Render every input with ``preset`` into ``out_dir`` on Ray; resumable through the manifest.
 
@@ -103,6 +103,7 @@ def render(
         workers: Ray actors (default: all CPUs Ray offers, divided by ``threads``).
         threads: onnxruntime threads (and Ray CPUs) per worker.
         limit: render at most this many pending inputs, leaving the rest for a rerun.
+        allow_untrained: run a model without trained weights (see ``FasTUSS``).
 
     Raises:
         ValueError, FileNotFoundError, FileExistsError: bad arguments, found before any work starts.
@@ -119,7 +120,7 @@ def render(
     out = output_folder(Path(out_dir)).resolve()
     if model is not None and Path(model).is_file():
         model = str(Path(model).resolve())  # workers may run elsewhere
-    settings = Settings(load_preset(preset), mode=mode, model=model, threads=threads)
+    settings = Settings(load_preset(preset), mode=mode, model=model, threads=threads, allow_untrained=allow_untrained)
     stem_names = settings.build().stems if stems else None  # checks the overrides; the model loads lazily
     sources = expand_inputs(list(inputs), exclude=out)
     manifest = Manifest.load(out)

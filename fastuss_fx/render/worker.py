@@ -23,19 +23,20 @@ class Settings:
     mode: str | None = None
     model: str | None = None
     threads: int = 1
+    allow_untrained: bool = False
 
     def overrides(self) -> dict[str, str]:
         return {k: v for k, v in (("mode", self.mode), ("model", self.model)) if v is not None}
 
     def record(self) -> dict[str, Any]:
         """The settings as the manifest stores them: a rerun with other settings redoes the work."""
-        return {"preset": self.preset.to_dict(), **self.overrides()}
+        return {"preset": self.preset.to_dict(), **self.overrides(), **({"allow_untrained": True} if self.allow_untrained else {})}
 
     def build(self) -> Any:
         """The processor ``fastuss separate`` would build for the same preset and overrides."""
         from fastuss_fx.processor import FasTUSS
 
-        return FasTUSS.from_preset(self.preset, threads=self.threads, **self.overrides())
+        return FasTUSS.from_preset(self.preset, threads=self.threads, allow_untrained=self.allow_untrained, **self.overrides())
 
 
 @dataclass(frozen=True)

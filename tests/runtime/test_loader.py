@@ -24,16 +24,16 @@ def test_onnx_and_torch_engines_agree(mode, model):
     audio = (0.3 * np.random.randn(2, 30001)).astype(np.float32)
     outputs = {}
     for engine in ("onnx", "torch"):
-        fx = FasTUSS(["speech", "sfx"], {"speech": 0.0, "sfx": -6.0}, mode=mode, model=model, engine=engine)
+        fx = FasTUSS(["speech", "sfx"], {"speech": 0.0, "sfx": -6.0}, mode=mode, model=model, engine=engine, allow_untrained=True)
         outputs[engine] = fx(audio, 48000)
     assert np.abs(outputs["onnx"] - outputs["torch"]).max() <= 1e-4
 
 
 def test_default_engine_is_onnxruntime():
-    fx = FasTUSS(["speech"], mode="realtime", model="tiny-causal")
+    fx = FasTUSS(["speech"], mode="realtime", model="tiny-causal", allow_untrained=True)
     assert isinstance(fx.backend, OnnxStreamingBackend)
     assert fx.backend.session_for(1, 1).get_session_options().intra_op_num_threads == 1
-    assert isinstance(FasTUSS(["speech"], model="tiny").backend, OnnxBackend)
+    assert isinstance(FasTUSS(["speech"], model="tiny", allow_untrained=True).backend, OnnxBackend)
 
 
 def test_backend_is_shared_per_variant():
@@ -42,13 +42,13 @@ def test_backend_is_shared_per_variant():
 
 def test_bad_engine():
     with pytest.raises(ValueError, match="engine.*onnx, onnx-int8, torch.*'tensorrt'"):
-        FasTUSS(["speech"], model="tiny", engine="tensorrt")
+        FasTUSS(["speech"], model="tiny", allow_untrained=True, engine="tensorrt")
     with pytest.raises(ValueError, match="onnx-int8.*causal"):
-        FasTUSS(["speech"], model="tiny", engine="onnx-int8")
+        FasTUSS(["speech"], model="tiny", allow_untrained=True, engine="onnx-int8")
 
 
 def test_int8_engine_runs_the_int8_step_graph():
-    fx = FasTUSS(["speech", "sfx"], mode="realtime", model="tiny-causal", engine="onnx-int8")
+    fx = FasTUSS(["speech", "sfx"], mode="realtime", model="tiny-causal", allow_untrained=True, engine="onnx-int8")
     assert fx.backend.int8 and fx.backend.step_file.name.endswith(".int8.onnx")
     audio = (0.1 * np.random.default_rng(0).standard_normal((2, 9600))).astype(np.float32)
     out = fx(audio, 48000)
@@ -56,12 +56,12 @@ def test_int8_engine_runs_the_int8_step_graph():
 
 
 def test_processing_with_cached_graphs_never_imports_torch():
-    FasTUSS(["speech"], mode="realtime", model="tiny-causal").backend  # fills the cache (torch)
+    FasTUSS(["speech"], mode="realtime", model="tiny-causal", allow_untrained=True).backend  # fills the cache (torch)
     code = (
         "import sys, warnings, numpy as np\n"
         "warnings.simplefilter('ignore')\n"
         "from fastuss_fx import FasTUSS\n"
-        "fx = FasTUSS(['speech'], mode='realtime', model='tiny-causal')\n"
+        "fx = FasTUSS(['speech'], mode='realtime', model='tiny-causal', allow_untrained=True)\n"
         "out = fx(np.zeros((2, 4801), np.float32), 44100)\n"
         "assert out.shape == (2, 4801)\n"
         "print('torch' in sys.modules)\n"
@@ -71,7 +71,7 @@ def test_processing_with_cached_graphs_never_imports_torch():
 
 
 def test_threads_parameter():
-    fx = FasTUSS(["speech"], model="tiny", threads=2)
+    fx = FasTUSS(["speech"], model="tiny", allow_untrained=True, threads=2)
     assert fx.backend.session.get_session_options().intra_op_num_threads == 2
     with pytest.raises(ValueError, match="threads.*0"):
-        FasTUSS(["speech"], model="tiny", threads=0)
+        FasTUSS(["speech"], model="tiny", allow_untrained=True, threads=0)
