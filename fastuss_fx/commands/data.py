@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from collections import defaultdict
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,6 +37,12 @@ def _register_build(actions: argparse._SubParsersAction) -> None:
     build.add_argument("--sources", nargs="+", default=[], metavar="NAME", help="recipes to run (default: all; --list shows them)")
     build.add_argument("--max-minutes-per-source", type=float, default=defaults.max_minutes_per_source,
                        help="minutes per source and role (default: %(default)s)")
+    build.add_argument("--quota", nargs="+", default=[], metavar="KEY=MIN",
+                       help="per-source/role minutes overriding --max-minutes-per-source; KEY is SOURCE:ROLE, SOURCE or ROLE (e.g. speech=600 espeak-ng=10)")
+    build.add_argument("--valid-fraction", type=float, default=defaults.valid_fraction, help="share of groups in valid (default: %(default)s)")
+    build.add_argument("--test-fraction", type=float, default=defaults.test_fraction, help="share of groups in test (default: %(default)s)")
+    build.add_argument("--holdout", nargs="*", default=list(defaults.holdout), metavar="SOURCE",
+                       help="sources written wholly to the holdout split, never trained on (default: %(default)s)")
     build.add_argument("--seed", type=int, default=defaults.seed)
     build.add_argument("--pkgs", default=str(defaults.pkgs), help="folder of unpacked Debian packages, filled by apt-get download + dpkg-deb -x (default: %(default)s)")
     build.add_argument("--no-fetch", action="store_true", help="use only packages already in --pkgs (no apt-get)")
@@ -61,7 +66,8 @@ def run_build(args: argparse.Namespace) -> int:
     if not args.out:
         raise ValueError("data build needs --out CORPUS_DIR (a folder outside the repository)")
     config = BuildConfig(out=args.out, sources=tuple(args.sources), max_minutes_per_source=args.max_minutes_per_source, seed=args.seed,
-                         pkgs=args.pkgs, fetch=not args.no_fetch, groove_dir=args.groove)
+                         pkgs=args.pkgs, fetch=not args.no_fetch, groove_dir=args.groove, quotas=parse_quotas(args.quota),
+                         valid_fraction=args.valid_fraction, test_fraction=args.test_fraction, holdout=tuple(args.holdout))
     report = build_corpus(config)
     print(report.table())
     if report.manifest is None:
@@ -75,19 +81,29 @@ def run_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_quotas(items: list[str]) -> dict[str, float]:
+    """``["speech=600", "espeak-ng=10"]`` → ``{"speech": 600.0, "espeak-ng": 10.0}``.
+
+    Raises:
+        ValueError: an item without ``=`` or with a non-numeric value.
+    """
+    quotas = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            quotas[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key.strip():
+            raise ValueError(f"--quota takes KEY=MINUTES (KEY: SOURCE:ROLE, SOURCE or ROLE), got {item!r}")
+    return quotas
+
+
 def run_stats(args: argparse.Namespace) -> int:
     from fastuss_fx.data.manifest import read_manifest
+    from fastuss_fx.data.stats import corpus_stats
 
-    rows = read_manifest(args.manifest)
-    minutes: dict[tuple[str, str], float] = defaultdict(float)
-    licences: dict[str, set[str]] = defaultdict(set)
-    for row in rows:
-        minutes[row.role, row.split] += row.duration_s / 60
-        licences[row.role].add(f"{row.source or '?'} ({row.licence})")
-    print(f"{'role':<10}{'train min':>10}{'valid min':>10}  sources (licence)")
-    for role in sorted({r.role for r in rows}):
-        print(f"{role:<10}{minutes[role, 'train']:10.1f}{minutes[role, 'valid']:10.1f}  {', '.join(sorted(licences[role]))}")
-    print(f"{'total':<10}{sum(v for (_, s), v in minutes.items() if s == 'train'):10.1f}{sum(v for (_, s), v in minutes.items() if s == 'valid'):10.1f}  {len(rows)} clips")
+    print(corpus_stats(read_manifest(args.manifest)).table())
     return 0
 
 

@@ -207,7 +207,7 @@ def test_singing_score_is_festival_xml():
 
 # --------------------------------------------------------------------------- writer, manifest, splits
 def test_writer_emits_gated_clips_and_manifest(tmp_path):
-    config = BuildConfig(out=tmp_path / "corpus", max_minutes_per_source=0.5, valid_fraction=0.0)
+    config = BuildConfig(out=tmp_path / "corpus", max_minutes_per_source=0.5, valid_fraction=0.0, test_fraction=0.0)
     writer = CorpusWriter(config)
     x = np.concatenate([tone(9, rate=SR), np.zeros(3 * SR, np.float32), tone(25, 220)])
     count = writer.emit("speech", "fixture", "long take", x, np.random.default_rng(0), orig="fixture/a.wav", native_rate=16000, licence="CC0-1.0")
@@ -224,14 +224,25 @@ def test_writer_emits_gated_clips_and_manifest(tmp_path):
     assert writer.summary()["speech"]["fixture"] == pytest.approx(sum(r.duration_s for r in rows) / 60)
 
 
-def test_valid_split_gets_its_share_of_the_quota(tmp_path):
-    writer = CorpusWriter(BuildConfig(out=tmp_path, max_minutes_per_source=1.0, valid_fraction=0.05))
+def test_valid_and_test_splits_get_their_share_of_the_quota(tmp_path):
+    writer = CorpusWriter(BuildConfig(out=tmp_path, max_minutes_per_source=1.0, valid_fraction=0.05, test_fraction=0.05))
     common = dict(orig="x", native_rate=SR, licence="CC0-1.0", gain=1.0)
-    writer.write("sfxbg", "src", "a", tone(58), split="train", **common)
+    writer.write("sfxbg", "src", "a", tone(55), split="train", **common)  # train's share: 90 % of 60 s
     assert writer.full("sfxbg", "src", "train") and not writer.full("sfxbg", "src", "valid") and not writer.full("sfxbg", "src")
     assert writer.emit("sfxbg", "src", "b", tone(10), np.random.default_rng(0), split="train", **common) == 0  # train has enough
     assert writer.emit("sfxbg", "src", "c", tone(5), np.random.default_rng(0), split="valid", **common) == 1  # one valid clip at least
-    assert writer.full("sfxbg", "src") and [r.split for r in writer.rows] == ["train", "valid"]
+    assert not writer.full("sfxbg", "src") and writer.full("sfxbg", "src", "holdout")  # a source that is not held out
+    assert writer.emit("sfxbg", "src", "d", tone(5), np.random.default_rng(0), split="test", **common) == 1
+    assert writer.full("sfxbg", "src") and [r.split for r in writer.rows] == ["train", "valid", "test"]
+
+
+def test_holdout_source_goes_wholly_to_holdout(tmp_path):
+    writer = CorpusWriter(BuildConfig(out=tmp_path, max_minutes_per_source=0.2, holdout=("held",)))
+    assert {writer.split(f"speaker{i}", "held") for i in range(50)} == {"holdout"}
+    assert {writer.split(f"speaker{i}", "other") for i in range(200)} == {"train", "valid", "test"}
+    assert writer.full("speech", "held", "train") and writer.full("speech", "held", "valid") and not writer.full("speech", "held")
+    row = writer.write("speech", "held", "a", tone(5), orig="held/a.wav", group="hero", native_rate=11025, licence="x")
+    assert (row.split, row.group) == ("holdout", "held:hero")
 
 
 def test_split_is_a_deterministic_hash_of_the_original_path():
@@ -288,3 +299,138 @@ def test_cli_build_lists_and_runs(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "sfxbg" in out and "generated-noise" in out and (tmp_path / "c" / "manifest.jsonl").is_file()
     assert main(["data", "build", "--out", str(tmp_path / "d"), "--sources", "bogus"]) == 2
+
+
+# --------------------------------------------------------------------------- game archives, groups, holdout
+def queen_file(entries):
+    """Bytes of a queen.1c-like file: QTBL header, 21-byte table entries, then the data."""
+    import struct
+
+    offset, table, blob = 15 + 21 * len(entries), b"", b""
+    for name, data in entries:
+        table += struct.pack(">12sBII", name.encode(), 1, offset, len(data))
+        blob += data
+        offset += len(data)
+    return b"QTBL" + b"CEM10" + b"\0\0\0" + bytes([1]) + struct.pack(">H", len(entries)) + table + blob
+
+
+def test_queen_table_parser():
+    from fastuss_fx.data.build.archives import queen_table
+
+    data = queen_file([("ROOM1.BBK", b"x" * 10), ("020006P1.SB", b"\xff\xe3abc"), ("JOE00011.SB", b"\xff\xe3")])
+    compression, entries = queen_table(data)
+    assert compression == 1 and [e.name for e in entries] == ["ROOM1.BBK", "020006P1.SB", "JOE00011.SB"]
+    assert data[entries[1].offset:entries[1].offset + entries[1].size] == b"\xff\xe3abc" and entries[0].bundle == 1
+    with pytest.raises(ValueError, match="QTBL"):
+        queen_table(b"RIFF" + data[4:])
+    with pytest.raises(ValueError, match="runs past the end"):
+        queen_table(data[:-1])
+
+
+@pytest.mark.parametrize("name, group", [
+    ("JOE01424.SB", "joe"), ("020006J1.SB", "joe"), ("48SSSSJ1.SB", "joe"), ("C69I_142.SB", "joe"),
+    ("020006P1.SB", "talk02"), ("35XXXXP2.SB", "talk35"), ("UNTITLED.SB", "other-UNTI"),
+])
+def test_fotaq_speaker_groups(name, group):
+    from fastuss_fx.data.build.archives import fotaq_speaker
+
+    assert fotaq_speaker(name) == group
+
+
+def test_drascula_raw_reader_and_speakers(tmp_path):
+    from fastuss_fx.data.build.archives import drascula_speaker
+    from fastuss_fx.data.build.signal import read_raw_u8
+
+    (tmp_path / "I1.ALS").write_bytes(bytes([128, 255, 0, 64, 192]))
+    np.testing.assert_array_equal(read_raw_u8(tmp_path / "I1.ALS"), np.array([0, 127 / 128, -1, -0.5, 0.5], np.float32))
+    assert [drascula_speaker(n) for n in ("I12.ALS", "12.ALS", "VB3.ALS", "d4.als")] == ["I", "hero", "VB", "D"]
+
+
+def test_extract_pk3_members(tmp_path):
+    import zipfile
+
+    from fastuss_fx.data.build.archives import extract_members
+
+    with zipfile.ZipFile(tmp_path / "0snd.pk3", "w") as zf:
+        zf.writestr("sound/ambience/wind.ogg", b"a")
+        zf.writestr("sound/ambience/readme.txt", b"b")
+        zf.writestr("sound/weapons/gun.ogg", b"c")
+    paths = extract_members(tmp_path / "0snd.pk3", "sound/ambience/", tmp_path / "out")
+    assert paths == [tmp_path / "out/sound/ambience/wind.ogg"] and paths[0].read_bytes() == b"a"
+
+
+def _fake_package(pkgs, package, files):
+    tree = pkgs / package
+    for relative, data in files.items():
+        (tree / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tree / relative).write_bytes(data)
+    (tree / ".unpacked").write_text("fake\n")
+
+
+def test_fotaq_build_groups_by_character_without_leaks(tmp_path):
+    sf = pytest.importorskip("soundfile", reason="writing the MP3 fixture needs soundfile")
+    import io
+
+    from fastuss_fx.data.build.recipes.games import FOTAQ, FOTAQ_FILE
+    from fastuss_fx.data.manifest import leaked_groups
+
+    def mp3(freq):
+        buffer = io.BytesIO()
+        sf.write(buffer, tone(1.8, freq, 11025), 11025, format="MP3")
+        return buffer.getvalue()
+
+    names = [f"{key}000{k}P1.SB" for key in ("02", "11", "35", "47") for k in range(3)] + [f"JOE0{k}001.SB" for k in range(3)]
+    _fake_package(tmp_path / "pkgs", FOTAQ, {FOTAQ_FILE: queen_file([(n, mp3(200 + 20 * i)) for i, n in enumerate(names)] + [("A.BBK", b"x")])})
+    kwargs = dict(sources=(FOTAQ,), max_minutes_per_source=5, valid_fraction=0.3, test_fraction=0.3, fetch=False, pkgs=tmp_path / "pkgs")
+    report = build_corpus(BuildConfig(out=tmp_path / "a", **kwargs))
+    rows = read_manifest(report.manifest)
+    assert {r.role for r in rows} == {"speech"} and {r.native_rate for r in rows} == {11025} and rows[0].licence.startswith("Flight")
+    assert {r.group for r in rows} == {f"{FOTAQ}:{g}" for g in ("joe", "talk02", "talk11", "talk35", "talk47")}
+    assert leaked_groups(rows) == {} and len({r.split for r in rows}) >= 2
+    assert all(r.split == split_for(r.group, 0.3, 0.3) for r in rows)
+    assert build_corpus(BuildConfig(out=tmp_path / "b", **kwargs)).manifest.read_text() == report.manifest.read_text()
+
+
+def test_drascula_build_is_held_out(tmp_path):
+    from fastuss_fx.data.build.recipes.games import DRASCULA
+
+    def als(freq):
+        return np.round(tone(2.5, freq, 11025) * 127 + 128).astype(np.uint8).tobytes()
+
+    files = {f"usr/share/scummvm/drascula/en/{n}.ALS": als(150 + 30 * i) for i, n in enumerate(["1", "2", "3", "I1", "I2", "I3", "S1", "S2"])}
+    _fake_package(tmp_path / "pkgs", DRASCULA, files)
+    report = build_corpus(BuildConfig(out=tmp_path / "c", sources=(DRASCULA,), fetch=False, pkgs=tmp_path / "pkgs"))
+    rows = read_manifest(report.manifest)
+    assert {r.split for r in rows} == {"holdout"} and {r.group for r in rows} == {"drascula:hero", "drascula:I"}
+    assert {r.native_rate for r in rows} == {11025} and not any("S1" in o or "S2" in o for r in rows for o in r.extra["orig"])
+    assert sum(r.duration_s for r in rows) == pytest.approx(6 * 2.5, abs=1.5)  # six voice files, gaps added, edges trimmed
+
+
+def test_quotas_by_source_role_and_cli_parsing(tmp_path):
+    from fastuss_fx.commands.data import parse_quotas
+
+    quotas = parse_quotas(["speech=600", "espeak-ng=10", "megaglest-data:sfx=2.5"])
+    assert quotas == {"speech": 600.0, "espeak-ng": 10.0, "megaglest-data:sfx": 2.5}
+    config = BuildConfig(out=tmp_path, max_minutes_per_source=12, quotas=quotas)
+    assert [config.quota_minutes(s, r) for s, r in [("fotaq", "speech"), ("espeak-ng", "speech"), ("megaglest-data", "sfx"),
+                                                    ("megaglest-data", "sfxbg"), ("naev-data", "musicbg")]] == [600, 10, 2.5, 12, 12]
+    for bad in (["speech"], ["=3"], ["speech=lots"]):
+        with pytest.raises(ValueError, match="KEY=MINUTES"):
+            parse_quotas(bad)
+    with pytest.raises(ValueError, match="> 0"):
+        BuildConfig(out=tmp_path, quotas={"speech": 0})
+
+
+@pytest.mark.parametrize("package, orig, group", [
+    ("hydrogen-drumkits", "hydrogen-drumkits/usr/share/hydrogen/data/drumkits/ForzeeStereo/China-3.wav", "ForzeeStereo"),
+    ("qabcs-data", "qabcs-data/usr/share/qabcs/abcs/pl/sounds/words/dom.ogg", "pl"),
+    ("fillets-ng-data-cs", "fillets-ng-data-cs/usr/share/games/fillets-ng/sound/city/cs/vit-hs-klid1.ogg", "hs"),
+    ("gcin-voice", "gcin-voice/usr/share/gcin-voice/ogg/x/5.ogg", "5"),
+    ("megaglest-data", "megaglest-data/usr/share/games/megaglest/techs/megapack/factions/norsemen/units/spearman/sounds/ghost_armor_select3.wav",
+     "ghost_armor"),
+])
+def test_package_group_regexes_see_past_the_package_name(package, orig, group):
+    from fastuss_fx.data.build.recipes.files import PACKAGE_SOURCES, _group_of
+
+    spec = next(s for s in PACKAGE_SOURCES[package][1] if s.role in ("speech", "drums"))
+    assert _group_of(spec.group, orig) == group

@@ -15,11 +15,15 @@ class BuildConfig:
         out: corpus folder (clips under ``<role>/<source>/`` and ``manifest.jsonl``).
         sources: recipe names to run; empty means all registered recipes.
         max_minutes_per_source: stop a source once each of its roles has this many minutes.
+        quotas: overrides of that quota in minutes, keyed ``"source:role"``, ``"source"`` or
+            ``"role"`` (looked up in that order), e.g. ``{"speech": 600, "espeak-ng": 10}``.
         seed: every random choice is a function of ``seed`` and a per-item key.
         pkgs: folder of unpacked Debian packages (``<pkgs>/<package>/``), filled on demand.
         fetch: allow ``apt-get download`` of missing packages (else use only what ``pkgs`` holds).
         groove_dir: the Groove MIDI Dataset folder (``info.csv`` + ``drummerN/``).
-        valid_fraction: share of original files (by path hash) in the ``valid`` split.
+        valid_fraction, test_fraction: share of groups (speaker, voice, song or file; by a hash
+            of the group) in the ``valid`` and ``test`` splits; the rest is ``train``.
+        holdout: sources written entirely to the ``holdout`` split (never trained on).
         clip_min_s, clip_max_s: length limits of a written clip.
         gate_db: a 50 ms frame this far below the loudest frame counts as silence.
         max_silence_s: longer silences are cut out; shorter pauses stay.
@@ -29,11 +33,14 @@ class BuildConfig:
     out: Path
     sources: tuple[str, ...] = ()
     max_minutes_per_source: float = 10.0
+    quotas: dict[str, float] = field(default_factory=dict)
     seed: int = 0
     pkgs: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "fastuss-pkgs")
     fetch: bool = True
     groove_dir: Path = Path("../shared/data/groove-midi")
-    valid_fraction: float = 0.05
+    valid_fraction: float = 0.1
+    test_fraction: float = 0.1
+    holdout: tuple[str, ...] = ("drascula",)
     clip_min_s: float = 4.0
     clip_max_s: float = 20.0
     gate_db: float = 50.0
@@ -42,10 +49,20 @@ class BuildConfig:
 
     def __post_init__(self) -> None:
         self.out, self.pkgs, self.groove_dir = Path(self.out), Path(self.pkgs), Path(self.groove_dir)
-        self.sources = tuple(self.sources)
+        self.sources, self.holdout, self.quotas = tuple(self.sources), tuple(self.holdout), dict(self.quotas)
         if not self.max_minutes_per_source > 0:
             raise ValueError(f"max_minutes_per_source must be > 0, got {self.max_minutes_per_source!r}")
-        if not 0 <= self.valid_fraction < 1:
-            raise ValueError(f"valid_fraction must be in [0, 1), got {self.valid_fraction!r}")
+        if not (0 <= self.valid_fraction and 0 <= self.test_fraction and self.valid_fraction + self.test_fraction < 1):
+            raise ValueError(f"need valid_fraction, test_fraction >= 0 and a sum < 1, got {self.valid_fraction!r} and {self.test_fraction!r}")
+        bad = {k: v for k, v in self.quotas.items() if not v > 0}
+        if bad:
+            raise ValueError(f"quotas must be > 0 minutes, got {bad}")
+
+    def quota_minutes(self, source: str, role: str) -> float:
+        """Minutes (source, role) may hold: the first of ``quotas[source:role]``, ``[source]``, ``[role]``, else the default."""
+        for key in (f"{source}:{role}", source, role):
+            if key in self.quotas:
+                return float(self.quotas[key])
+        return self.max_minutes_per_source
         if not 0 < self.clip_min_s <= self.clip_max_s:
             raise ValueError(f"need 0 < clip_min_s <= clip_max_s, got {self.clip_min_s!r} and {self.clip_max_s!r}")

@@ -13,7 +13,7 @@ import numpy as np
 
 from fastuss_fx.data.build.config import BuildConfig
 from fastuss_fx.data.build.signal import SAMPLE_RATE, cut_points, gate_segments, peak_gain
-from fastuss_fx.data.manifest import ManifestRow, split_for, write_manifest
+from fastuss_fx.data.manifest import SPLITS, ManifestRow, split_for, write_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -26,10 +26,13 @@ def slug(text: str) -> str:
 class CorpusWriter:
     """Writes ``<out>/<role>/<source>/<name>_NN.flac`` (int16) and collects ``ManifestRow`` s.
 
-    Each (source, role) pair may hold ``config.max_minutes_per_source`` minutes, shared by the
-    splits: ``valid`` gets ``valid_fraction`` of it but at least one clip, so even a small build
-    has validation clips of every role. ``full(role, source)`` tells a recipe to stop;
-    ``full(role, source, split)`` to skip an item of a split that has enough.
+    Every clip belongs to a ``group`` (speaker, voice, song or original file; ``source:group``
+    in the manifest) and its split is drawn by a hash of the group, so no group spans two
+    splits; a ``config.holdout`` source goes wholly to ``holdout``. Each (source, role) pair may
+    hold ``config.quota_minutes(source, role)`` minutes, shared by the splits: ``valid`` and
+    ``test`` get their fractions of it but at least one clip each when one of their groups
+    comes by. ``full(role, source)`` tells a recipe to stop; ``full(role, source, split)`` to
+    skip an item of a split that has enough.
     """
 
     def __init__(self, config: BuildConfig):
@@ -40,35 +43,57 @@ class CorpusWriter:
         self._split_seconds: Counter[tuple[str, str, str]] = Counter()
         self._names: Counter[str] = Counter()
 
-    def full(self, role: str, source: str, split: str | None = None) -> bool:
-        """Whether ``split`` (both splits when ``None``) of (role, source) has its share of the quota."""
-        if split is None:
-            return self.full(role, source, "train") and self.full(role, source, "valid")
-        quota_s, fraction = 60.0 * self.config.max_minutes_per_source, self.config.valid_fraction
-        have = self._split_seconds[source, role, split]
-        return have >= quota_s * (1 - fraction) if split == "train" else (have > 0 and have >= quota_s * fraction) or fraction == 0
+    def fraction(self, source: str, split: str) -> float:
+        """Share of the (source, role) quota that ``split`` may hold."""
+        cfg = self.config
+        if source in cfg.holdout:
+            return 1.0 if split == "holdout" else 0.0
+        return {"train": 1 - cfg.valid_fraction - cfg.test_fraction, "valid": cfg.valid_fraction,
+                "test": cfg.test_fraction}.get(split, 0.0)
 
-    def split(self, orig: str) -> str:
-        """``train``/``valid`` by a hash of the original file (or song / generator id)."""
-        return split_for(orig, self.config.valid_fraction)
+    def full(self, role: str, source: str, split: str | None = None) -> bool:
+        """Whether ``split`` (every split when ``None``) of (role, source) has its share of the quota."""
+        if split is None:
+            return all(self.full(role, source, s) for s in SPLITS)
+        quota_s, fraction = 60.0 * self.config.quota_minutes(source, role), self.fraction(source, split)
+        have = self._split_seconds[source, role, split]
+        if split in ("train", "holdout"):
+            return fraction == 0 or have >= quota_s * fraction
+        return fraction == 0 or (have > 0 and have >= quota_s * fraction)
+
+    @staticmethod
+    def group_id(source: str, group: str) -> str:
+        """The manifest's group: ``source:group`` (groups of different sources never collide)."""
+        return f"{source}:{group}"
+
+    def split(self, group: str, source: str) -> str:
+        """``holdout`` for a held-out source, else ``train``/``valid``/``test`` by a hash of ``source:group``."""
+        if source in self.config.holdout:
+            return "holdout"
+        return split_for(self.group_id(source, group), self.config.valid_fraction, self.config.test_fraction)
 
     def write(self, role: str, source: str, name: str, audio: np.ndarray, *, orig: str | Sequence[str], native_rate: int,
               licence: str, gain: float | None = None, song: str | None = None, split: str | None = None,
-              rng: np.random.Generator | None = None, extra: dict[str, Any] | None = None) -> ManifestRow:
-        """Write one clip as is (no gate, no cut); ``gain`` defaults to a random peak of 0.45..0.9."""
+              group: str | None = None, rng: np.random.Generator | None = None, extra: dict[str, Any] | None = None) -> ManifestRow:
+        """Write one clip as is (no gate, no cut); ``gain`` defaults to a random peak of 0.45..0.9.
+
+        ``group`` defaults to the first original file; ``split`` to the group's split.
+        """
         from pedalboard.io import AudioFile
 
         origs = [orig] if isinstance(orig, str) else list(orig)
+        group = origs[0] if group is None else group
+        split = split or self.split(group, source)
         gain = peak_gain(audio, rng) if gain is None else gain
         audio = np.clip(np.asarray(audio, dtype=np.float32) * gain, -0.9, 0.9)
         stem = f"{role}/{slug(source)}/{slug(name)}"
         self._names[stem] += 1
         path = f"{stem}_{self._names[stem]:02d}.flac"
         (self.out / path).parent.mkdir(parents=True, exist_ok=True)
-        with AudioFile(str(self.out / path), "w", SAMPLE_RATE, 1, bit_depth=16) as f:
+        with AudioFile(str(self.out / path), "w", SAMPLE_RATE, 1, bit_depth=16, quality=0) as f:  # fastest FLAC level
             f.write(audio[None])
-        row = ManifestRow(path, role, split or self.split(origs[0]), licence, int(native_rate), round(len(audio) / SAMPLE_RATE, 3),
-                          song, source, {"orig": origs, **(extra or {})})
+        row = ManifestRow(path, role, split, licence, int(native_rate), round(len(audio) / SAMPLE_RATE, 3),
+                          song, source, {"orig": origs, **(extra or {})}, self.group_id(source, group))
         self.rows.append(row)
         self.seconds[source, role] += len(audio) / SAMPLE_RATE
         self._split_seconds[source, role, row.split] += len(audio) / SAMPLE_RATE
@@ -80,8 +105,8 @@ class CorpusWriter:
         cfg = self.config
         target = (max(cfg.clip_min_s, min(8.0, cfg.clip_max_s)), min(cfg.clip_max_s, max(16.0, cfg.clip_min_s)))
         written, orig = 0, kwargs["orig"]
-        split = kwargs.setdefault("split", None) or self.split(orig if isinstance(orig, str) else orig[0])
-        kwargs["split"] = split
+        kwargs["group"] = kwargs.get("group") or (orig if isinstance(orig, str) else orig[0])
+        split = kwargs["split"] = kwargs.get("split") or self.split(kwargs["group"], source)
         for start, stop in gate_segments(audio, rel_db=cfg.gate_db, max_silence_s=cfg.max_silence_s):
             for a, b in cut_points(stop - start, rng, min_s=cfg.clip_min_s, max_s=cfg.clip_max_s, target_s=target):
                 if self.full(role, source, split) and not force:

@@ -82,7 +82,7 @@ def long_windows(ctx: BuildContext, role: str, source: str, files: Sequence[tupl
             if writer.full(role, source):
                 return
             path, orig = files[index]
-            if writer.full(role, source, writer.split(orig)):
+            if writer.full(role, source, writer.split(orig, source)):
                 continue
             if round_ == 0:
                 digest = hashlib.md5(path.read_bytes()).hexdigest()  # some packages ship a track twice
@@ -103,44 +103,65 @@ def long_windows(ctx: BuildContext, role: str, source: str, files: Sequence[tupl
             writer.emit(role, source, path.stem, to_48k(audio, rate), rng, orig=orig, native_rate=rate, licence=licence)
 
 
-def sequences(ctx: BuildContext, role: str, source: str, files: Sequence[tuple[Path, str]], licence: str | Callable[[str], str], *,
-              group: Callable[[str], str] = lambda orig: "all", gap_s: tuple[float, float] = (0.12, 0.6),
-              target_s: tuple[float, float] = (5.0, 12.0), min_rate: int = 0, gain_range: tuple[float, float] = (1.0, 1.0)) -> None:
+def _content_key(item: Path | bytes) -> str:
+    return hashlib.md5(item if isinstance(item, (bytes, bytearray)) else item.read_bytes()).hexdigest()
+
+
+def sequences(ctx: BuildContext, role: str, source: str, files: Sequence[tuple[Path | bytes, str]], licence: str | Callable[[str], str], *,
+              group: Callable[[str], str] = lambda orig: "all", split_by: str = "group", gap_s: tuple[float, float] = (0.12, 0.6),
+              target_s: tuple[float, float] = (5.0, 12.0), min_rate: int = 0, min_s: float = 0.05,
+              gain_range: tuple[float, float] = (1.0, 1.0), reader: Callable[[Path | bytes], tuple[np.ndarray, int]] = decode) -> None:
     """Short files (utterances, one-shots) trimmed and strung together with gaps shorter than the gate's.
 
-    Files of one ``group`` (speaker, language, kit) and one split share a clip; a file
-    longer than ``target_s[0]`` becomes clips on its own.
+    ``files`` holds ``(item, orig)``: a path or the bytes of a file, which ``reader`` decodes.
+    Files of one ``group`` (speaker, language, kit) and one split share a clip; a file longer
+    than ``target_s[0]`` becomes clips on its own. The split is drawn by the group
+    (``split_by="group"``: speakers never leak across splits) or by each original file
+    (``"file"``: effects, where the file is the unit). Identical files are used once; files
+    shorter than ``min_s`` after trimming are skipped.
     """
+    if split_by not in ("group", "file"):
+        raise ValueError(f"split_by must be 'group' or 'file', got {split_by!r}")
     writer, rng = ctx.writer, ctx.rng(source, role, "sequences")
     licence_of = licence if callable(licence) else (lambda orig: licence)
     open_: dict[tuple[str, str], _Sequence] = {}
     targets: dict[tuple[str, str], float] = {}
+    seen: set[str] = set()
+
+    def unit(orig: str) -> str:
+        return group(orig) if split_by == "group" else orig
 
     def flush(key: tuple[str, str], force: bool = False) -> None:
         seq = open_.pop(key)
         writer.emit(role, source, key[0], np.concatenate(seq.parts), rng, orig=seq.origs, native_rate=min(seq.rates),
-                    licence=licence_of(seq.origs[0]), split=key[1], force=force)
+                    licence=licence_of(seq.origs[0]), split=key[1], group=unit(seq.origs[0]), force=force)
 
     for index in rng.permutation(len(files)):
         if writer.full(role, source):
             break
-        path, orig = files[index]
-        if writer.full(role, source, writer.split(orig)):
+        item, orig = files[index]
+        split = writer.split(unit(orig), source)
+        if writer.full(role, source, split):
             continue
         try:
-            audio, rate = decode(path)
+            content = _content_key(item)
+            if content in seen:
+                continue
+            seen.add(content)
+            audio, rate = reader(item)
         except Exception as err:
             logger.info("%s: skip %s (%s)", source, orig, err)
             continue
         if rate < min_rate or len(audio) < 0.05 * rate:
             continue
         audio = trim(to_48k(audio, rate)) * rng.uniform(*gain_range)
-        if len(audio) < 0.05 * SAMPLE_RATE:
+        if len(audio) < max(min_s, 0.05) * SAMPLE_RATE:
             continue
         if len(audio) >= target_s[0] * SAMPLE_RATE:
-            writer.emit(role, source, path.stem, audio, rng, orig=orig, native_rate=rate, licence=licence_of(orig))
+            writer.emit(role, source, Path(orig).stem, audio, rng, orig=orig, native_rate=rate, licence=licence_of(orig),
+                        split=split, group=unit(orig))
             continue
-        key = (group(orig), writer.split(orig))
+        key = (group(orig), split)
         seq = open_.setdefault(key, _Sequence())
         if seq.parts and seq.samples + len(audio) > writer.config.clip_max_s * SAMPLE_RATE:
             flush(key)
@@ -153,6 +174,10 @@ def sequences(ctx: BuildContext, role: str, source: str, files: Sequence[tuple[P
         if seq.samples >= targets.setdefault(key, rng.uniform(*target_s)) * SAMPLE_RATE:
             flush(key)
             targets.pop(key)
-    for key in sorted(open_):  # the valid split fills slowly: keep its leftovers even past the quota
-        if key[1] == "valid" and open_[key].samples >= writer.config.clip_min_s * SAMPLE_RATE:
+    for key in sorted(open_):  # the small splits fill slowly: keep their leftovers even past the quota
+        if open_[key].samples < writer.config.clip_min_s * SAMPLE_RATE:
+            continue
+        if key[1] != "train":
             flush(key, force=True)
+        elif not writer.full(role, source, "train"):
+            flush(key)

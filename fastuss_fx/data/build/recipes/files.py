@@ -22,7 +22,10 @@ class FileSpec:
 
     ``kind`` is ``"long"`` (random windows of long files) or ``"short"`` (utterances or
     one-shots strung into sequences). ``group`` is a regex on the original path whose first
-    group keeps files of one speaker/language/kit together; ``exclude`` a regex of paths to skip.
+    group keeps files of one speaker/language/kit together; ``split_by`` says whether that group
+    (``"group"``: speakers) or each file (``"file"``: effects) decides the split; ``exclude`` is a
+    regex of paths to skip; ``min_s``/``max_s`` bound the file duration (``min_trim_s`` the
+    trimmed length of a short file, which drops grunts); ``licence`` overrides the package's.
     """
 
     role: str
@@ -34,28 +37,53 @@ class FileSpec:
     max_s: float = float("inf")
     min_rate: int = 0
     gap_s: tuple[float, float] = (0.12, 0.6)
+    split_by: str = "group"
+    min_trim_s: float = 0.05
+    licence: str | None = None
 
 
 SPEECH = partial(FileSpec, "speech", kind="short")
 MUSIC = partial(FileSpec, "musicbg", kind="long")
-SFX = partial(FileSpec, "sfx", kind="short", gap_s=(0.05, 0.7))
+SFX = partial(FileSpec, "sfx", kind="short", gap_s=(0.05, 0.7), split_by="file")
 AMBIENCE = partial(FileSpec, "sfxbg", kind="long")
 STAMP_SPEECH = r"_(desc|[a-z]{2,3}(_[A-Z]{2})?(@\w+)?)\.ogg$"
+MEGAGLEST_VOICE = r"/units/[^/]+/sounds/[^/]*_(select|ack)\d*\.wav$"
+"""MegaGlest unit voices ("select" and "acknowledge" replies); attack and die sounds are grunts, left to sfx."""
+HEDGEWARS_GRUNTS = r"/(Hmm|Jump|Laugh|Nooo|Ooff|Ouch|Ow|Poison\w*|Firepunch)\d*\.ogg$"
+GCIN_LICENCE = {"3": "GPL-3 or LGPL-3 (Edward Der-Hua Liu)", "5": "CC-BY-3.0 (ChionMeilin, voice of Chu Lo)"}
+"""gcin-voice: each syllable is recorded by two speakers, ``3.ogg`` and ``5.ogg``, under different licences."""
 
 PACKAGE_SOURCES: dict[str, tuple[str, tuple[FileSpec, ...]]] = {
-    "fillets-ng-data-cs": ("GPL-2+", (SPEECH("**/*.ogg", group=r"([^/]+)/[^/]+$"),)),
+    # files are <level>/cs/<level>-<speaker>-<line>.ogg: the speaker code (m, v = the two fish, others per level) is the group
+    "fillets-ng-data-cs": ("GPL-2+", (SPEECH("**/*.ogg", group=r"/[^/-]+-([^-/]+)-[^/]*\.ogg$"),)),
     "tuxpaint-stamps-default": ("GPL-2", (
         SPEECH("**/*_desc*.ogg", group=r"_desc_?([A-Za-z_@]*)\.ogg$", min_rate=22050),
         SFX("**/*.ogg", exclude=STAMP_SPEECH + "|/symbols/", group=r"stamps/([^/]+)/"),
     )),
-    **{f"asterisk-core-sounds-{lang}-wav": ("CC-BY-SA-3.0", (SPEECH("**/*.wav"),)) for lang in ("en", "es", "fr", "it", "ru")},
+    **{f"asterisk-core-sounds-{lang}-wav": ("CC-BY-SA-3.0", (SPEECH("**/*.wav", group=r"sounds/([^/]+)/"),))
+       for lang in ("en", "es", "fr", "it", "ru")},
+    "hedgewars-data": ("GPL-2", (
+        MUSIC("**/Data/Music/**/*.ogg"),
+        SPEECH("**/Data/Sounds/voices/*/*.ogg", group=r"voices/([^/]+)/", exclude=HEDGEWARS_GRUNTS, min_trim_s=0.3, licence="GFDL-1.3"),
+    )),
+    "gcin-voice": ("GPL-3 or LGPL-3 / CC-BY-3.0 (per speaker)", (SPEECH("usr/share/gcin-voice/ogg/*/*.ogg", group=r"/(\d)\.ogg$", gap_s=(0.1, 0.4)),)),
+    "festvox-ru": ("BSD-like (festvox-ru recordings, Nickolay V. Shmyrev)", (
+        SPEECH("usr/share/festival/voices/russian/*/wav/*.wav", group=r"voices/russian/([^/]+)/"),)),
+    "klettres-data": ("GPL-2+", (SPEECH("usr/share/klettres/*/*/*.ogg", group=r"klettres/([^/]+)/", gap_s=(0.2, 0.6)),)),
+    "ktuberling-data": ("GPL-2+", (SPEECH("usr/share/ktuberling/sounds/*/*.ogg", group=r"sounds/([a-z]+)"),)),
+    "qabcs-data": ("GPL-3+", (SPEECH("usr/share/qabcs/abcs/*/sounds/**/*.ogg", group=r"/abcs/([^/]+)/sounds/", exclude=r"/abcs/all/"),)),
     "warzone2100-music": ("GPL-2+", (MUSIC("**/*.opus"),)),
     "naev-data": ("GPL-2+/GPL-3/CC-BY-3.0 (per file, see copyright)", (MUSIC("**/snd/music/*.ogg"),)),
     "supertux-data": ("GPL-3+", (MUSIC("**/music/**/*.ogg"),)),
-    "hedgewars-data": ("GPL-2", (MUSIC("**/Data/Music/**/*.ogg"),)),
     "singularity-music": ("CC-BY-SA-3.0", (MUSIC("**/*.ogg"),)),
     "colobot-common-sounds": ("GPL-3+", (MUSIC("**/music/*.ogg"),)),
-    "megaglest-data": ("CC-BY-SA-3.0", (SFX("**/*.wav"), AMBIENCE("usr/share/games/megaglest/tilesets/*/sounds/*.ogg"))),
+    "megaglest-data": ("CC-BY-SA-3.0", (
+        SFX("**/*.wav", exclude=MEGAGLEST_VOICE),
+        AMBIENCE("usr/share/games/megaglest/tilesets/*/sounds/*.ogg"),
+        # the same voice files serve several units and factions: the file-name prefix is the voice
+        SPEECH("usr/share/games/megaglest/techs/*/factions/*/units/*/sounds/*.wav", group=r"/([a-z]+(?:_[a-z]+)*?)_(?:select|ack)\d*\.wav$",
+               exclude=r"^(?!.*_(select|ack)\d*\.wav$)", min_trim_s=0.5),
+    )),
     "redeclipse-data": ("Red-Eclipse/CC-BY-SA-3.0 (per file, see copyright)", (
         SFX("usr/share/games/redeclipse/data/sounds/**/*.ogg", exclude="/ambience/", max_s=30.0),
         AMBIENCE("usr/share/games/redeclipse/data/sounds/ambience/**/*.ogg"),
@@ -63,7 +91,8 @@ PACKAGE_SOURCES: dict[str, tuple[str, tuple[FileSpec, ...]]] = {
     "supertuxkart-data": ("GPL-3+", (SFX("**/sfx/**/*.ogg", max_s=6.0), AMBIENCE("**/sfx/**/*.ogg", min_s=6.0))),
     "tuxpaint-data": ("GPL-2+", (SFX("**/sounds/**/*.wav"),)),
     "hydrogen-drumkits": ("per kit, see HYDROGEN_KIT_LICENCE", (
-        FileSpec("drums", "**/drumkits/*/*.*", kind="short", group=r"drumkits/([^/]+)/", exclude=r"GuitarStrums|\.(xml|txt|png)$"),
+        FileSpec("drums", "**/drumkits/*/*.*", kind="short", group=r"/drumkits/([^/]+)/", exclude=r"GuitarStrums|\.(xml|txt|png)$",
+                 split_by="group"),
     )),
 }
 
@@ -84,7 +113,9 @@ def _group_of(pattern: str | None, orig: str) -> str:
 def _licence_of(package: str, licence: str, spec: FileSpec, orig: str) -> str:
     if package == "hydrogen-drumkits":
         return HYDROGEN_KIT_LICENCE.get(_group_of(spec.group, orig), "see /usr/share/doc/hydrogen-drumkits/copyright")
-    return licence
+    if package == "gcin-voice":
+        return GCIN_LICENCE.get(_group_of(spec.group, orig), licence)
+    return spec.licence or licence
 
 
 def _duration(path: Path) -> float:
@@ -97,8 +128,9 @@ def _duration(path: Path) -> float:
 
 def run_package(ctx: BuildContext, package: str) -> None:
     """Write every role of ``package`` listed in ``PACKAGE_SOURCES``."""
-    licence, specs = PACKAGE_SOURCES[package]
+    package_licence, specs = PACKAGE_SOURCES[package]
     for spec in specs:
+        licence = spec.licence or package_licence
         files = [(p, o) for p, o in ctx.packages.files(package, spec.pattern) if not (spec.exclude and re.search(spec.exclude, o))]
         if spec.kind == "long":
             long_windows(ctx, spec.role, package, files, licence, min_s=max(spec.min_s, 4.0), max_s=spec.max_s,
@@ -107,10 +139,11 @@ def run_package(ctx: BuildContext, package: str) -> None:
             if spec.min_s > 0 or spec.max_s < float("inf"):
                 files = [(p, o) for p, o in files if spec.min_s <= _duration(p) <= spec.max_s]
             sequences(ctx, spec.role, package, files, lambda orig, s=spec: _licence_of(package, licence, s, orig),
-                      group=lambda orig, s=spec: _group_of(s.group, orig), gap_s=spec.gap_s, min_rate=spec.min_rate,
-                      gain_range=(0.4, 1.0) if spec.role != "speech" else (1.0, 1.0))
+                      group=lambda orig, s=spec: _group_of(s.group, orig), split_by=spec.split_by, gap_s=spec.gap_s,
+                      min_rate=spec.min_rate, min_s=spec.min_trim_s, gain_range=(0.4, 1.0) if spec.role != "speech" else (1.0, 1.0))
 
 
 def package_recipes() -> list[Recipe]:
-    return [Recipe(name, tuple(dict.fromkeys(s.role for s in specs)), licence, partial(run_package, package=name), packages=(name,))
+    return [Recipe(name, tuple(dict.fromkeys(s.role for s in specs)), "; ".join(dict.fromkeys([licence, *(s.licence for s in specs if s.licence)])),
+                   partial(run_package, package=name), packages=(name,))
             for name, (licence, specs) in PACKAGE_SOURCES.items()]

@@ -78,12 +78,13 @@ def song_windows(stems: dict[str, np.ndarray], rng: np.random.Generator, count: 
 def run_songs(ctx: BuildContext, package: str) -> None:
     fonts, fluidsynth, writer = soundfonts(ctx), _fluidsynth(), ctx.writer
     files = ctx.packages.files(package, "**/*.mid")
-    other_cap_s = 2 * 60 * ctx.config.max_minutes_per_source  # songs without bass must not keep the loop going forever
+    other_cap_s = 2 * 60 * ctx.config.quota_minutes(package, "other")  # songs without bass must not keep the loop going forever
     for index in ctx.rng(package, "order").permutation(len(files)):
         if all(writer.full(s, package) for s in ("bass", "other")) or writer.seconds[package, "other"] >= other_cap_s:
             return
         path, orig = files[index]
-        if all(writer.full(s, package, writer.split(orig)) for s in ("bass", "other")):
+        split = writer.split(orig, package)  # group: the song file
+        if all(writer.full(s, package, split) for s in ("bass", "other")):
             continue
         rng = ctx.rng(package, orig)
         font = sorted(fonts)[int(rng.integers(len(fonts)))]
@@ -106,7 +107,7 @@ def run_songs(ctx: BuildContext, package: str) -> None:
             song = f"{orig}#{k}"
             for stem, x in window.items():
                 writer.write(stem, package, f"{path.stem}_{k}_{stem}", x, orig=orig, native_rate=SAMPLE_RATE, licence=licence,
-                             gain=gain, song=song, split=writer.split(orig), extra={**extra, "start_s": round(a / SAMPLE_RATE, 3)})
+                             gain=gain, song=song, split=split, group=orig, extra={**extra, "start_s": round(a / SAMPLE_RATE, 3)})
 
 
 def _groove_midi(path: Path, kit: int) -> object:
@@ -134,7 +135,8 @@ def run_groove(ctx: BuildContext) -> None:
             return
         row = rows[index]
         rng, orig = ctx.rng(source, row["midi_filename"]), f"groove-midi/{row['midi_filename']}"
-        if writer.full("drums", source, writer.split(orig)):
+        group = row["session"]  # one drummer's session: its takes share a split
+        if writer.full("drums", source, writer.split(group, source)):
             continue
         kit, font, tempo = int(rng.choice(DRUM_KITS)), sorted(fonts)[int(rng.integers(len(fonts)))], float(rng.uniform(0.85, 1.15))
         stems = split_midi(_groove_midi(root / row["midi_filename"], kit), max_s=ctx.config.max_song_s, tempo_factor=tempo)
@@ -144,7 +146,7 @@ def run_groove(ctx: BuildContext) -> None:
         size = int(rng.uniform(9.0, 13.0) * SAMPLE_RATE)
         start = int(rng.uniform(0, max(len(audio) - size - SAMPLE_RATE, 1)))
         writer.emit("drums", source, f"{row['drummer']}_{row['style']}_{row['bpm']}", audio[start:start + size], rng, orig=orig,
-                    native_rate=SAMPLE_RATE, licence=f"{GROOVE_LICENCE}; rendered with {font} ({fonts[font][1]})",
+                    group=group, native_rate=SAMPLE_RATE, licence=f"{GROOVE_LICENCE}; rendered with {font} ({fonts[font][1]})",
                     extra={"soundfont": font, "drum_kit_program": kit, "tempo_factor": round(tempo, 3)})
 
 

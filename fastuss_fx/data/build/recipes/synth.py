@@ -27,25 +27,35 @@ def _run(cmd: list[str], stdin: str | None = None) -> bool:
     return done.returncode == 0
 
 
+def voice_of(cmd: list[str]) -> str:
+    """The voice a TTS command line asks for (``-v``/``-voice`` value, or festival's ``(voice_...)``): the split group."""
+    for flag in ("-v", "-voice", "-eval"):
+        if flag in cmd[:-1]:
+            return cmd[cmd.index(flag) + 1].strip("()")
+    return "default"
+
+
 def _speak(ctx: BuildContext, source: str, command: Callable[[str, Path, np.random.Generator], tuple[list[str], str | None]]) -> None:
-    """Two random sentences per utterance until the quota is full."""
+    """Two random sentences per utterance until the quota is full; the voice is the split group."""
     texts, writer = tts.sentences(), ctx.writer
     for i in range(MAX_ATTEMPTS):
         if writer.full("speech", source):
             return
         orig = f"{source}/{i:05d}"
-        if writer.full("speech", source, writer.split(orig)):
-            continue
         rng = ctx.rng(source, i)
         text = " ".join(texts[j] for j in rng.choice(len(texts), 2, replace=False))
         wav = ctx.tmp / f"{source}-{i}.wav"
         cmd, stdin = command(text, wav, rng)
+        voice = voice_of(cmd)
+        split = writer.split(voice, source)
+        if writer.full("speech", source, split):
+            continue
         if not _run(cmd, stdin) or not wav.is_file():
             continue
         audio, rate = decode(wav)
         wav.unlink()
-        writer.emit("speech", source, f"{source}{i:04d}", to_48k(audio, rate), rng, orig=orig, native_rate=rate,
-                    licence=TTS_LICENCE[source], extra={"generator": " ".join(a for a in cmd if a not in (text, str(wav), "-o", "-w")), "text": text})
+        writer.emit("speech", source, f"{source}{i:04d}", to_48k(audio, rate), rng, orig=orig, native_rate=rate, group=voice,
+                    split=split, licence=TTS_LICENCE[source], extra={"generator": " ".join(a for a in cmd if a not in (text, str(wav), "-o", "-w")), "text": text})
 
 
 def _festival_voices() -> list[str]:
@@ -79,8 +89,8 @@ def run_singing(ctx: BuildContext) -> None:
     for i in range(MAX_ATTEMPTS // 10):
         if writer.full("vocals", source):
             return
-        orig = f"{source}/{i:03d}"
-        if writer.full("vocals", source, writer.split(orig)):
+        orig = f"{source}/{i:03d}"  # one synthetic voice (kal): each song is its own group
+        if writer.full("vocals", source, writer.split(orig, source)):
             continue
         rng = ctx.rng(source, i)
         score, wav = ctx.tmp / f"sing-{i}.xml", ctx.tmp / f"sing-{i}.wav"
@@ -100,7 +110,7 @@ def run_noise(ctx: BuildContext) -> None:
         if writer.full("sfxbg", source):
             return
         kind, rng = NOISE_KINDS[i % len(NOISE_KINDS)], ctx.rng(source, i)
-        if writer.full("sfxbg", source, writer.split(f"{source}/{kind}/{i}")):
+        if writer.full("sfxbg", source, writer.split(f"{source}/{kind}/{i}", source)):
             continue
         audio = to_48k(noise(kind, rng, rng.uniform(8.0, 15.0)), SAMPLE_RATE)
         writer.emit("sfxbg", source, kind, audio, rng, orig=f"{source}/{kind}/{i}", native_rate=SAMPLE_RATE,
