@@ -2,8 +2,10 @@
 
 One row per clip: ``path`` (relative to the manifest's folder), ``role`` (a prompt kind),
 ``licence``, ``native_rate`` (lowest rate of the original material), ``duration_s``,
-``split`` (``train``/``valid``) and ``song`` (shared by the aligned stems of one song, else
-``None``). Keys the pack adds (``source``, ``orig``, ``text``, ...) are kept in ``extra``.
+``split`` (one of ``SPLITS``), ``song`` (shared by the aligned stems of one song, else ``None``),
+``source`` and ``group`` (the unit that must not leak across splits: speaker, character, voice,
+song or file; rows written before groups existed get their source). Other keys (``orig``,
+``text``, ...) are kept in ``extra``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,11 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from fastuss_fx.atomic import atomic_path
 from fastuss_fx.prompts import PROMPTS
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train", "valid")
+SPLITS = ("train", "valid", "test", "holdout")
+"""``valid`` picks checkpoints, ``test`` is only reported, ``holdout`` is a source never trained on (real-world check)."""
 SAMPLE_RATE = 48000
 
 
@@ -39,8 +44,11 @@ class ManifestRow:
     song: str | None = None
     source: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    group: str = ""
 
     def __post_init__(self) -> None:
+        if not self.group:
+            object.__setattr__(self, "group", self.source or self.path)
         if self.role not in PROMPTS:
             raise ValueError(f"clip {self.path!r}: unknown role {self.role!r}; choose from {', '.join(PROMPTS)}")
         if self.split not in SPLITS:
@@ -61,10 +69,24 @@ class ManifestRow:
         return cls(**kwargs, extra={k: v for k, v in data.items() if k not in known})
 
 
-def split_for(path: str, valid_fraction: float = 0.05) -> str:
-    """Deterministic train/valid split by a hash of the (original) file path."""
-    digest = hashlib.sha1(path.encode()).digest()
-    return "valid" if int.from_bytes(digest[:4], "big") / 2**32 < valid_fraction else "train"
+def split_for(key: str, valid_fraction: float = 0.05, test_fraction: float = 0.0) -> str:
+    """Deterministic ``train``/``valid``/``test`` split by a hash of ``key`` (a row's group).
+
+    A hash value ``u`` in [0, 1) goes to ``valid`` below ``valid_fraction``, to ``test`` below
+    ``valid_fraction + test_fraction``, else to ``train``: every clip of one key shares a split.
+    """
+    if not (0 <= valid_fraction and 0 <= test_fraction and valid_fraction + test_fraction < 1):
+        raise ValueError(f"need valid_fraction, test_fraction >= 0 and a sum < 1, got {valid_fraction!r} and {test_fraction!r}")
+    u = int.from_bytes(hashlib.sha1(key.encode()).digest()[:4], "big") / 2**32
+    return "valid" if u < valid_fraction else "test" if u < valid_fraction + test_fraction else "train"
+
+
+def leaked_groups(rows: Iterable[ManifestRow]) -> dict[str, set[str]]:
+    """Groups found in more than one split (``{group: splits}``); empty for a clean corpus."""
+    splits: dict[str, set[str]] = {}
+    for row in rows:
+        splits.setdefault(row.group, set()).add(row.split)
+    return {group: found for group, found in splits.items() if len(found) > 1}
 
 
 def read_manifest(path: str | Path) -> list[ManifestRow]:
@@ -91,9 +113,8 @@ def read_manifest(path: str | Path) -> list[ManifestRow]:
 def write_manifest(rows: Iterable[ManifestRow], path: str | Path) -> Path:
     """Write rows as JSONL (atomically: temp file + rename); returns the path written."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(row.to_dict(), ensure_ascii=False) + "\n" for row in rows))
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(json.dumps(row.to_dict(), ensure_ascii=False) + "\n" for row in rows))
     return path
 
 
@@ -136,21 +157,45 @@ def _resample(audio: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
     return out.astype(np.float32)
 
 
+CACHE_MODES = ("int16", "float32", "mmap", "none")
+"""How ``ClipStore`` keeps decoded clips: in memory (int16 or float32), memory-mapped int16 files, or not at all."""
+
+
+def default_clip_cache(root: Path, sample_rate: int) -> Path:
+    """Where ``cache="mmap"`` keeps decoded clips of the corpus in ``root``."""
+    if os.access(root, os.W_OK):
+        return root / f".clips-{sample_rate}"
+    digest = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:16]
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "fastuss-fx" / "clips" / f"{digest}-{sample_rate}"
+
+
+def _to_int16(audio: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
+
+
 class ClipStore:
     """Rows of a manifest plus their decoded audio, cached in memory on first use.
 
     ``cache="int16"`` halves the memory of ``"float32"`` (the 114-minute train pack is about
     0.65 GB as int16); ``"none"`` decodes on every access. Call ``preload()`` before forking
-    data-loader workers so they share the decoded clips.
+    data-loader workers so they share the decoded clips. ``cache="mmap"`` decodes each clip
+    once into an int16 ``.npy`` file under ``cache_dir`` and memory-maps it: the clips then live
+    in the page cache, shared by every process that reads the corpus (runs side by side), and
+    later runs skip decoding. ``cache_dir`` defaults to ``ROOT/.clips-<rate>`` when the corpus
+    folder is writable, else ``$XDG_CACHE_HOME/fastuss-fx/clips/<hash of ROOT>``.
     """
 
-    def __init__(self, rows: Sequence[ManifestRow], root: str | Path, *, sample_rate: int = SAMPLE_RATE, cache: str = "int16"):
-        if cache not in ("int16", "float32", "none"):
-            raise ValueError(f"cache must be 'int16', 'float32' or 'none', got {cache!r}")
+    def __init__(
+        self, rows: Sequence[ManifestRow], root: str | Path, *, sample_rate: int = SAMPLE_RATE, cache: str = "int16", cache_dir: str | Path | None = None
+    ):
+        if cache not in CACHE_MODES:
+            raise ValueError(f"cache must be one of {', '.join(map(repr, CACHE_MODES))}, got {cache!r}")
         self.rows = list(rows)
         self.root = Path(root)
         self.sample_rate = sample_rate
         self.cache = cache
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_clip_cache(self.root, sample_rate)
         self._audio: dict[int, np.ndarray] = {}
 
     @classmethod
@@ -165,14 +210,28 @@ class ClipStore:
         """Mono float32 audio of clip ``index``."""
         cached = self._audio.get(index)
         if cached is None:
-            cached = load_clip(self.root / self.rows[index].path, self.sample_rate)
+            if self.cache == "mmap":
+                cached = self._mapped(index)
+            else:
+                cached = load_clip(self.root / self.rows[index].path, self.sample_rate)
             if self.cache == "int16":
-                cached = np.round(np.clip(cached, -1.0, 1.0) * 32767.0).astype(np.int16)
+                cached = _to_int16(cached)
             if self.cache != "none":
                 self._audio[index] = cached
         if cached.dtype == np.int16:
             return cached.astype(np.float32) / 32767.0
         return cached
+
+    def _mapped(self, index: int) -> np.ndarray:
+        """Clip ``index`` as a read-only int16 memory map, decoded into the cache folder on first use."""
+        path = self.cache_dir / (self.rows[index].path + ".npy")
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            audio = _to_int16(load_clip(self.root / self.rows[index].path, self.sample_rate))
+            with atomic_path(path) as tmp:
+                with open(tmp, "wb") as f:
+                    np.save(f, audio)
+        return np.load(path, mmap_mode="r")
 
     def preload(self, indices: Iterable[int] | None = None, progress: bool = False) -> None:
         """Decode clips now (all by default)."""

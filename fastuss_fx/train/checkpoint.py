@@ -8,9 +8,7 @@ resumes exactly where it stopped. Shipped weights are fp16 safetensors (``fastus
 from __future__ import annotations
 
 import logging
-import os
 import random
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from fastuss_fx.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -40,39 +40,13 @@ def restore_rng(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
-    """Write ``state`` atomically: ``torch.save`` to a temporary file in the same folder, fsync, rename.
-
-    A crash or a kill at any moment leaves either the old file or the new one, never half of one.
-    """
+    """Write ``state`` atomically (``fastuss_fx.atomic``): a crash or a kill at any moment leaves
+    either the old file or the new one, never half of one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; torch.save to the path itself would not
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_folder(path.parent)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
     return path
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (POSIX; a no-op where folders cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

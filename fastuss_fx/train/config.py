@@ -68,6 +68,8 @@ class TrainConfig:
     seed: int = 0
     workers: int = 2
     cache: str = "int16"
+    """Decoded clips: ``int16``/``float32`` in memory, ``mmap`` (int16 files in the page cache, shared by
+    runs side by side; decoded once), or ``none``."""
     device: str = "auto"
     """``auto`` (CUDA if present), ``cpu``, ``cuda``, ``cuda:1``..."""
     precision: str = "auto"
