@@ -137,7 +137,7 @@ def peak_rss_offline_mb(variant: str, minutes: float, channels: int = 2) -> floa
         "import numpy as np, resource, warnings\n"
         "warnings.simplefilter('ignore')\n"
         "from fastuss_fx import FasTUSS\n"
-        f"fx = FasTUSS(['speech', 'musicbg'], {{'speech': 0.0}}, model={variant!r})\n"
+        f"fx = FasTUSS(['speech', 'musicbg'], {{'speech': 0.0}}, model={variant!r}, allow_untrained=True)\n"
         f"x = (0.1 * np.random.default_rng(0).standard_normal(({channels}, int({minutes} * 60 * 48000)))).astype(np.float32)\n"
         "fx(x, 48000)\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"

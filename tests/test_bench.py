@@ -28,3 +28,25 @@ def test_bench_table(capsys):
     assert main(["bench", "--offline", "tiny", "--realtime", "--seconds", "0.2"]) == 0
     out = capsys.readouterr().out
     assert "tiny" in out and "of peak" in out
+
+
+def test_bench_train_json_rows(capsys):
+    args = ["bench", "--train", "tiny-causal", "--train-precision", "fp32", "bf16", "--train-steps", "1", "--train-batch", "1", "--train-seconds", "0.2", "--threads", "1", "--json"]
+    assert main(args) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["name"], r["path"], r["precision"]) for r in rows] == [("tiny-causal", "train", "fp32"), ("tiny-causal", "train", "bf16")]
+    for row in rows:
+        assert {"name", "path", "threads", "precision", "audio_seconds_per_second", "gflops", "peak_gflops", "peak_fraction"} <= set(row)
+        assert row["threads"] == 1 and row["audio_seconds_per_second"] > 0 and row["gflops"] > 0 and row["peak_gflops"] > 0
+        assert abs(row["audio_seconds_per_second"] - 0.2 / row["s_per_step"]) < 1e-3 * row["audio_seconds_per_second"]
+        assert abs(row["peak_fraction"] - row["gflops"] / row["peak_gflops"]) < 1e-9
+
+
+def test_train_step_flops_leave_out_the_fft_transforms():
+    from fastuss_fx.config import load_variant
+    from fastuss_fx.model.macs import count_macs
+    from fastuss_fx.train.speed import step_flops
+
+    config = load_variant("tiny-causal")
+    modules = count_macs(config, 3, 4800).modules
+    assert step_flops(config, 2, 4800) == 6 * 2 * (sum(modules.values()) - modules["stft"] - modules["istft"])

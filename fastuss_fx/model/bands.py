@@ -110,8 +110,8 @@ class BandSplit(nn.Module):
             x = spec[:, :, self.groups.bins(g)].flatten(-2)  # [B, T, n_g, 2w]
             dims = (-1,) if self.causal else (1, -1)
             x = x * torch.rsqrt(x.pow(2).mean(dim=dims, keepdim=True) + self.eps)
-            if self.gains is not None:
-                x = x * self.gains[g]
+            if self.gains is not None:  # folded into the (small) weight, not the activations
+                weight = weight * self.gains[g][:, :, None]
             outs.append(per_band_linear(x, weight) + self.biases[g])
         return torch.cat(outs, dim=2)[:, :, self.groups.inverse_band]  # [B, T, K, D]
 
@@ -143,9 +143,8 @@ class MaskDecoder(nn.Module):
         masks = []
         for g, width in enumerate(self.groups.widths):
             h = x[..., self.groups.members(g), :]  # [..., T, n_g, D]
-            if self.gains is not None:
-                h = h * self.gains[g]
-            h = torch.tanh(per_band_linear(h, self.w_in[g]) + self.b_in[g])
+            w_in = self.w_in[g] if self.gains is None else self.w_in[g] * self.gains[g][:, :, None]  # gain folded in
+            h = torch.tanh(per_band_linear(h, w_in) + self.b_in[g])
             h = per_band_linear(h, self.w_out[g]) + self.b_out[g]
             value, gate = h.chunk(2, dim=-1)
             masks.append((value * torch.sigmoid(gate)).unflatten(-1, (width, 2)).flatten(-3, -2))  # [..., n_g*w, 2]

@@ -35,9 +35,13 @@ class RMSGroupNorm(nn.Module):
         self.gain: nn.Parameter | None = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: Tensor) -> Tensor:
-        g = x.unflatten(-1, (self.groups, -1))
-        x = (g * torch.rsqrt(g.pow(2).mean(dim=-1, keepdim=True) + self.eps)).flatten(-2)
+        x = self.normalize(x)
         return x if self.gain is None else x * self.gain
+
+    def normalize(self, x: Tensor) -> Tensor:
+        """The norm without its gain (owners fold ``gain`` into their next layer's weights)."""
+        g = x.unflatten(-1, (self.groups, -1))
+        return (g * torch.rsqrt(g.pow(2).mean(dim=-1, keepdim=True) + self.eps)).flatten(-2)
 
     def take_gain(self) -> Tensor:
         """Remove and return the gain (for folding into the next layer)."""
@@ -65,7 +69,7 @@ class ConvSwiGLU(nn.Module):
     def forward(self, x: Tensor, state: list[Tensor] | None = None) -> tuple[Tensor, list[Tensor]]:
         n_in = self.conv_in.n_state
         state_in, state_out = (state[:n_in], state[n_in:]) if state else (None, None)
-        h, new_in = self.conv_in(self.norm(x), state_in)  # [N, L, 2H]
+        h, new_in = self.conv_in(self.norm.normalize(x), state_in, self.norm.gain)  # [N, L, 2H]
         value, gate = h.chunk(2, dim=-1)
         h, new_out = self.conv_out(value * F.silu(gate), state_out)
         return x + h, new_in + new_out
@@ -107,7 +111,10 @@ class SelfAttention(nn.Module):
     scores depend only on position differences, so a step rotates just its new frames).
     """
 
-    use_sdpa = False  # fused kernel (saves memory on GPU); FlopCounterMode cannot see it
+    use_sdpa = False
+    """Fused attention kernel in eval mode too (FlopCounterMode cannot see it, so eval defaults
+    to explicit products). Training always uses it: on CPU its fused forward and backward are
+    much faster than softmax over materialised scores, on query blocks of 4 windows."""
 
     def __init__(self, dim: int, groups: int, cfg: PathConfig, window: int | None = None) -> None:
         super().__init__()
@@ -130,7 +137,7 @@ class SelfAttention(nn.Module):
         return [zeros, zeros.clone(), like.new_full((past,), _MASKED)]
 
     def _attend(self, q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None = None) -> Tensor:
-        if self.use_sdpa:
+        if self.use_sdpa or self.training:
             return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
         scores = (q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim)
         if bias is not None:
@@ -139,7 +146,8 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: Tensor, positions: Tensor | None = None, state: list[Tensor] | None = None) -> tuple[Tensor, list[Tensor]]:
         """``positions`` [L] of the sequence's items (default ``0..L-1``; a stream passes its frame indices)."""
-        q, k, v = self.qkv(self.norm(x)).unflatten(-1, (3, self.heads, self.head_dim)).permute(2, 0, 3, 1, 4)  # [N, H, L, E] each
+        weight = self.qkv.weight if self.norm.gain is None else self.qkv.weight * self.norm.gain  # gain folded in
+        q, k, v = F.linear(self.norm.normalize(x), weight, self.qkv.bias).unflatten(-1, (3, self.heads, self.head_dim)).permute(2, 0, 3, 1, 4)  # [N, H, L, E] each
         if positions is None:
             positions = torch.arange(x.shape[1], device=x.device)
         q, k = self.rope(q, positions), self.rope(k, positions)
@@ -158,8 +166,9 @@ class SelfAttention(nn.Module):
             k_all, v_all = F.pad(k, (0, 0, past, 0)), F.pad(v, (0, 0, past, 0))
             key_bias = torch.cat([q.new_full((past,), _MASKED), q.new_zeros(q.shape[2])])
         outputs = []
-        for start in range(0, q.shape[2], QUERY_BLOCK):
-            stop = min(start + QUERY_BLOCK, q.shape[2])
+        block = max(QUERY_BLOCK, 4 * self.window) if self.training else QUERY_BLOCK  # training: few fused calls
+        for start in range(0, q.shape[2], block):
+            stop = min(start + block, q.shape[2])
             span = stop - start + past  # keys visible to this block
             qi = torch.arange(past, span, device=q.device)  # query slots within the block
             kj = torch.arange(span, device=q.device)  # key slots

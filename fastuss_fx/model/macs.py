@@ -3,7 +3,8 @@
 Counts the MACs of every matrix product and convolution that ``TUSS.forward`` runs on a
 whole clip (elementwise work — norms, activations, RoPE, masking — is not counted, the
 same convention as ``torch.utils.flop_counter``, whose count this must match). Train-time
-reparameterization branches are counted only while present (``fused=False``).
+reparameterization branches add no MACs: the training form builds the fused kernel from
+them and runs one conv, as the fused form does.
 """
 
 from __future__ import annotations
@@ -24,9 +25,8 @@ def clip_frames(config: ModelConfig, n_samples: int) -> int:
     return hops + overlap - 1
 
 
-def _ffn(cfg: PathConfig, dim: int, length: int, fused: bool) -> int:
-    taps = cfg.kernel + (0 if fused else sum(cfg.branch_kernels))
-    return length * taps * (dim * 2 * cfg.ffn_hidden + cfg.ffn_hidden * dim)
+def _ffn(cfg: PathConfig, dim: int, length: int) -> int:
+    return length * cfg.kernel * (dim * 2 * cfg.ffn_hidden + cfg.ffn_hidden * dim)
 
 
 def _attention(cfg: PathConfig, dim: int, length: int, window: int | None) -> int:
@@ -39,22 +39,22 @@ def _attention(cfg: PathConfig, dim: int, length: int, window: int | None) -> in
     return projections + 2 * pairs * cfg.attention_dim  # q.k and weights.v
 
 
-def _path(cfg: PathConfig, dim: int, length: int, sequences: int, window: int | None, fused: bool) -> dict[str, int]:
+def _path(cfg: PathConfig, dim: int, length: int, sequences: int, window: int | None) -> dict[str, int]:
     ffns = 2 if cfg.macaron else 1
     return {
-        "ffn": sequences * ffns * _ffn(cfg, dim, length, fused),
+        "ffn": sequences * ffns * _ffn(cfg, dim, length),
         "attention": sequences * _attention(cfg, dim, length, window),
     }
 
 
-def _stack(stack: StackConfig, config: ModelConfig, frames: int, batch: int, bands: int, causal: bool, fused: bool) -> dict[str, int]:
+def _stack(stack: StackConfig, config: ModelConfig, frames: int, batch: int, bands: int, causal: bool) -> dict[str, int]:
     """MACs of a block stack over ``batch`` sequences of ``frames`` frames."""
     out: dict[str, int] = defaultdict(int)
     window = config.attention_window if causal else None
     for _ in range(stack.blocks):
-        for key, value in _path(stack.freq, config.dim, bands, batch * frames, None, fused).items():
+        for key, value in _path(stack.freq, config.dim, bands, batch * frames, None).items():
             out[f"freq_{key}"] += value
-        for key, value in _path(stack.time, config.dim, frames, batch * bands, window, fused).items():
+        for key, value in _path(stack.time, config.dim, frames, batch * bands, window).items():
             out[f"time_{key}"] += value
     return dict(out)
 
@@ -76,7 +76,7 @@ class MacCount:
         return self.total / 1e9 / (self.n_samples / self.sample_rate)
 
 
-def count_macs(config: ModelConfig, n_prompts: int, n_samples: int | None = None, fused: bool = True) -> MacCount:
+def count_macs(config: ModelConfig, n_prompts: int, n_samples: int | None = None) -> MacCount:
     """MACs of ``TUSS(config).forward`` on one mono clip (default: ``reference_seconds`` long)."""
     sr = config.stft.sample_rate
     n_samples = n_samples or round(config.reference_seconds * sr)
@@ -84,17 +84,17 @@ def count_macs(config: ModelConfig, n_prompts: int, n_samples: int | None = None
         frames = math.ceil((n_samples + config.stft.n_fft - config.stft.hop) / config.stft.hop)
     else:
         frames = clip_frames(config, n_samples)
-    return MacCount(_count(config, n_prompts, frames, fused, with_prompts=True), n_samples, sr)
+    return MacCount(_count(config, n_prompts, frames, with_prompts=True), n_samples, sr)
 
 
 def count_stream_step_macs(config: ModelConfig, n_prompts: int, hops: int = 1) -> MacCount:
     """MACs of one ``TUSS.stream`` call of ``hops`` hops (prompt vectors come precomputed)."""
     if not config.causal:
         raise ValueError(f"variant {config.name!r} is not causal; it has no streaming step")
-    return MacCount(_count(config, n_prompts, hops, True, with_prompts=False), hops * config.stft.hop, config.stft.sample_rate)
+    return MacCount(_count(config, n_prompts, hops, with_prompts=False), hops * config.stft.hop, config.stft.sample_rate)
 
 
-def _count(config: ModelConfig, n_prompts: int, frames: int, fused: bool, with_prompts: bool) -> dict[str, int]:
+def _count(config: ModelConfig, n_prompts: int, frames: int, with_prompts: bool) -> dict[str, int]:
     n_fft, n_bins = config.stft.n_fft, config.stft.n_bins
     k, d, s = len(band_layout(n_fft, config.stft.sample_rate)), config.dim, n_prompts
     modules: dict[str, int] = {
@@ -102,12 +102,12 @@ def _count(config: ModelConfig, n_prompts: int, frames: int, fused: bool, with_p
         "encoder": frames * 2 * n_bins * d,
     }
     if config.causal:  # prompts alone through the cross-prompt blocks (one frame each), then the audio
-        cross = _stack(config.cross_prompt, config, frames, 1, k, True, fused)
+        cross = _stack(config.cross_prompt, config, frames, 1, k, True)
         if with_prompts:
-            modules["prompts"] = sum(_stack(config.cross_prompt, config, 1, s, k, True, fused).values())
+            modules["prompts"] = sum(_stack(config.cross_prompt, config, 1, s, k, True).values())
     else:  # prompt tokens sit in front of the frames
-        cross = _stack(config.cross_prompt, config, frames + s, 1, k, False, fused)
-    tse = _stack(config.tse, config, frames, s, k, config.causal, fused)
+        cross = _stack(config.cross_prompt, config, frames + s, 1, k, False)
+    tse = _stack(config.tse, config, frames, s, k, config.causal)
     modules.update({f"cross_prompt.{key}": v for key, v in cross.items()})
     modules.update({f"tse.{key}": v for key, v in tse.items()})
     modules["decoder"] = s * frames * (k * d * config.decoder_hidden + config.decoder_hidden * 4 * n_bins)

@@ -2,8 +2,11 @@
 
 ``RepConv1d`` trains a main conv plus parallel convs with smaller kernels (aligned inside
 the main kernel's taps); ``fuse()`` zero-pads each branch kernel into the main one and
-sums them, so inference runs one conv at no extra cost. A preceding norm's per-channel
-gain can be folded into the conv's input channels the same way (``fold_input_gain``).
+sums them, so inference runs one conv at no extra cost. Training builds that same fused
+kernel differentiably from the branch parameters on every call (``fused_weight``), so it
+too runs one conv, with the branches' exact function and gradients. A preceding norm's
+per-channel gain folds into the conv's input channels the same way (``fold_input_gain``,
+or differentiably through ``forward(..., gain=)``).
 """
 
 from __future__ import annotations
@@ -54,32 +57,39 @@ class RepConv1d(nn.Module):
             return []
         return [like.new_zeros(n, self.kernel - 1, self.main.in_channels)]
 
-    def forward(self, x: Tensor, state: list[Tensor] | None = None) -> tuple[Tensor, list[Tensor]]:
-        if self.stateful:
-            return self._cached(x, state)
-        x = x.transpose(1, 2)  # [N, C_in, L]
-        y = self.main(F.pad(x, conv_padding(self.kernel, self.causal)))
+    def fused_weight(self, gain: Tensor | None = None) -> Tensor:
+        """[C_out, C_in, kernel]: the main kernel plus every branch kernel zero-padded into its
+        taps, times an optional per-input-channel ``gain``. Differentiable, so training runs one
+        conv with exactly the function and gradients of the separate branches; ``fuse()`` stores it."""
+        weight = self.main.weight
+        main_left = conv_padding(self.kernel, self.causal)[0]
         for k, branch in zip(self.branch_kernels, self.branches):
-            y = y + branch(F.pad(x, conv_padding(k, self.causal)))
+            offset = main_left - conv_padding(k, self.causal)[0]  # where the branch taps sit
+            weight = weight + F.pad(branch.weight, (offset, self.kernel - k - offset))
+        return weight if gain is None else weight * gain[None, :, None]
+
+    def forward(self, x: Tensor, state: list[Tensor] | None = None, gain: Tensor | None = None) -> tuple[Tensor, list[Tensor]]:
+        """``gain``: a per-input-channel gain of the preceding norm, folded into the kernel."""
+        weight = self.fused_weight(gain)
+        if self.stateful:
+            return self._cached(x, state, weight)
+        if self.training:  # channels-last matmul over the taps: no transposes, one GEMM each way
+            return _conv_as_matmul(x, weight, self.main.bias, conv_padding(self.kernel, self.causal)), []
+        y = F.conv1d(F.pad(x.transpose(1, 2), conv_padding(self.kernel, self.causal)), weight, self.main.bias)
         return y.transpose(1, 2), []
 
-    def _cached(self, x: Tensor, state: list[Tensor] | None) -> tuple[Tensor, list[Tensor]]:
+    def _cached(self, x: Tensor, state: list[Tensor] | None, weight: Tensor) -> tuple[Tensor, list[Tensor]]:
         past, length = self.kernel - 1, x.shape[1]
         # no state = start of a stream = zero history (padding keeps exported shapes dynamic)
         full = torch.cat([state[0], x], dim=1) if state else F.pad(x, (0, 0, past, 0))  # [N, past + L, C_in]
         taps = torch.cat([full[:, j : j + length] for j in range(self.kernel)], dim=-1)  # [N, L, kernel * C_in]
-        y = F.linear(taps, _tap_major(self.main.weight), self.main.bias)
-        for k, branch in zip(self.branch_kernels, self.branches):  # a causal branch sees the last k taps
-            y = y + F.linear(taps[..., (self.kernel - k) * x.shape[-1] :], _tap_major(branch.weight))
+        y = F.linear(taps, _tap_major(weight), self.main.bias)
         return y, [full[:, full.shape[1] - past :]]
 
     @torch.no_grad()
     def fuse(self) -> None:
         """Fold every branch into the main kernel (exact: convolution is linear)."""
-        main_left = conv_padding(self.kernel, self.causal)[0]
-        for k, branch in zip(self.branch_kernels, self.branches):
-            offset = main_left - conv_padding(k, self.causal)[0]  # where the branch taps sit
-            self.main.weight[..., offset : offset + k] += branch.weight
+        self.main.weight.copy_(self.fused_weight())
         self.branch_kernels = ()
         self.branches = nn.ModuleList()
 
@@ -89,6 +99,16 @@ class RepConv1d(nn.Module):
         self.main.weight.mul_(gain[None, :, None])
         for branch in self.branches:
             branch.weight.mul_(gain[None, :, None])
+
+
+def _conv_as_matmul(x: Tensor, weight: Tensor, bias: Tensor | None, padding: tuple[int, int]) -> Tensor:
+    """Conv1d of channels-last ``x`` [N, L, C_in] with ``weight`` [C_out, C_in, k] as one matmul
+    over the unfolded taps [N, L, C_in * k] (the weight's own layout, so no weight copy)."""
+    kernel = weight.shape[-1]
+    if kernel == 1:
+        return F.linear(x, weight[..., 0], bias)
+    taps = F.pad(x, (0, 0, *padding)).unfold(1, kernel, 1)  # [N, L, C_in, k] (a view)
+    return F.linear(taps.flatten(-2), weight.flatten(1), bias)
 
 
 def _tap_major(weight: Tensor) -> Tensor:

@@ -1,4 +1,5 @@
-"""STFT and inverse STFT as plain matrix products (exportable to ONNX, countable in MACs).
+"""STFT and inverse STFT as plain matrix products (exportable to ONNX, countable in MACs);
+in training mode the same transforms run as FFTs (far fewer operations, same function).
 
 Frames use a periodic sqrt-Hann window on both sides, so analysis x synthesis is a Hann
 window and overlap-add reconstructs exactly up to the constant ``n_fft / (2 hop)``.
@@ -39,6 +40,8 @@ class Stft(nn.Module):
         gain = self.n_fft / (2 * self.hop)  # sum of the Hann window over the overlapping frames
         synthesis = torch.cat([torch.cos(phase).T, -torch.sin(phase).T], dim=0) * weight.repeat(2)[:, None]
         synthesis = synthesis * window[None, :] / (self.n_fft * gain)
+        self.gain = gain
+        self.register_buffer("window", window.float(), persistent=False)  # [n_fft]
         self.register_buffer("analysis", analysis.float(), persistent=False)  # [n_fft, 2F]
         self.register_buffer("synthesis", synthesis.float(), persistent=False)  # [2F, n_fft]
 
@@ -55,11 +58,16 @@ class Stft(nn.Module):
 
     def analyse(self, frames: Tensor) -> Tensor:
         """[B, T, n_fft] frames -> [B, T, F, 2] spectrum (real, imaginary)."""
+        if self.training:  # the same transform by FFT: O(n log n) instead of an n x F product
+            return torch.view_as_real(torch.fft.rfft(frames * self.window, dim=-1))
         spec = frames @ self.analysis  # [B, T, 2F]
         return spec.reshape(*spec.shape[:-1], 2, self.n_bins).transpose(-1, -2)
 
     def synthesise(self, spec: Tensor) -> Tensor:
         """[..., T, F, 2] spectrum -> [..., T, n_fft] windowed frames ready for overlap-add."""
+        if self.training:  # inverse FFT (ignores the imaginary DC/Nyquist parts, as the matrix does)
+            frames = torch.fft.irfft(torch.view_as_complex(spec.contiguous()), n=self.n_fft, dim=-1)
+            return frames * (self.window / self.gain)
         return spec.transpose(-1, -2).flatten(-2) @ self.synthesis
 
     def overlap_add(self, frames: Tensor) -> Tensor:

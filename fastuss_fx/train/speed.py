@@ -40,7 +40,7 @@ class TrainBenchRow:
         return self.gflops / self.peak_gflops
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "audio_seconds_per_second": round(self.audio_seconds_per_second, 4), "peak_fraction": round(self.peak_fraction, 4)}
+        return {**asdict(self), "audio_seconds_per_second": self.audio_seconds_per_second, "peak_fraction": self.peak_fraction}
 
 
 def torch_matmul_peak_gflops(threads: int, precision: str = "fp32", size: int = 1024, seconds: float = 1.0) -> float:

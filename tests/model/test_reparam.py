@@ -64,3 +64,52 @@ def test_fused_model_equals_training_form(name):
         after = model.fuse()(x, ["speech", "sfx"])
     assert sum(p.numel() for p in model.parameters()) < n_params  # branches and gains are gone
     assert (before - after).abs().max().item() <= 1e-5
+
+
+def _branchwise(conv, x, gain):
+    """The training form as separate convolutions, one per branch (the pre-fusion definition)."""
+    from torch.nn.functional import conv1d, pad
+
+    from fastuss_fx.model.reparam import conv_padding
+
+    xc = (x * gain).transpose(1, 2)
+    y = conv1d(pad(xc, conv_padding(conv.kernel, conv.causal)), conv.main.weight, conv.main.bias)
+    for k, branch in zip(conv.branch_kernels, conv.branches):
+        y = y + conv1d(pad(xc, conv_padding(k, conv.causal)), branch.weight)
+    return y.transpose(1, 2)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("kernel, branches", [(3, (1, 2)), (4, (1, 3)), (2, (1,)), (1, ())])
+def test_training_form_runs_the_fused_kernel_with_the_branches_gradients(causal, kernel, branches):
+    conv = RepConv1d(6, 5, kernel, branches, causal).train()
+    gain = torch.nn.Parameter(torch.empty(6).uniform_(0.5, 1.5))
+    x = torch.randn(3, 20, 6, requires_grad=True)
+    grad_out = torch.randn(3, 20, 5)
+    params = [x, gain, *conv.parameters()]
+    y, _ = conv(x, None, gain)
+    fused_grads = torch.autograd.grad(y, params, grad_out)
+    expected = _branchwise(conv, x, gain)
+    branch_grads = torch.autograd.grad(expected, params, grad_out)
+    assert (y - expected).abs().max().item() <= 1e-5
+    for a, b in zip(fused_grads, branch_grads):
+        assert (a - b).abs().max().item() <= 1e-5
+    conv.eval()  # the inference form gives the same output
+    with torch.no_grad():
+        assert (conv(x, None, gain)[0] - expected).abs().max().item() <= 1e-5
+
+
+@pytest.mark.parametrize("name", ["tiny", "tiny-causal"])
+def test_training_mode_equals_eval_mode(name):
+    """Training runs FFTs, fused attention and fused kernels; the function is the same."""
+    torch.manual_seed(0)
+    model = TUSS(load_variant(name))
+    with torch.no_grad():
+        for module_name, p in model.named_parameters():
+            if module_name.endswith("gain") or ".gains." in module_name:
+                p.uniform_(0.5, 1.5)
+    x = 0.3 * torch.randn(2, 4000)
+    with torch.no_grad():
+        trained_form = model.train()(x, ["speech", "sfx"])
+        eval_form = model.eval()(x, ["speech", "sfx"])
+    assert (trained_form - eval_form).abs().max().item() <= 1e-5 * max(1.0, eval_form.abs().max().item())
