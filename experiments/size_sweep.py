@@ -7,7 +7,7 @@ validation SI-SDRi (EMA weights, ``valid`` split, the run's own end-of-run evalu
 audio each model saw. Not run in CI.
 
     nice -n 5 .venv/bin/python experiments/size_sweep.py --data /root/fastuss-data/corpus \\
-        --minutes 35 fastuss-causal experiments/sweep/causal-d32.yaml experiments/sweep/causal-d48-b2.yaml
+        --minutes 32 fastuss-causal experiments/sweep/causal-d32.yaml fastuss-8.3g fastuss-4.7g
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ DEFAULT_MODELS: dict[str, str] = {"offline": "fastuss-8.3g", "realtime": "fastus
 """The variant each mode is designed around (what runs once it has trained weights)."""
 
 RANKING: dict[str, tuple[str, ...]] = {
-    "offline": ("fastuss-8.3g", "fastuss-11.7g", "tuss-medium", "fastuss-causal"),
+    "offline": ("fastuss-4.7g", "fastuss-8.3g", "fastuss-11.7g", "tuss-medium", "fastuss-causal"),
     "realtime": ("fastuss-causal",),
 }
 """Variants a mode may run, best first: a mode runs the first one with shipped weights.
