@@ -143,6 +143,19 @@ class StreamingResampler:
         return np.concatenate([r.process(np.ascontiguousarray(audio[c : c + 1])) for c, r in enumerate(self._inner)])
 
 
+def fit_headroom(audio: np.ndarray, ceiling_db: float = -1.0) -> tuple[np.ndarray, float]:
+    """Scale a whole clip down so its sample peak sits at ``ceiling_db`` dBFS, if it is above.
+
+    Returns the clip and the gain applied in dB (0.0 when it already fits). One gain for the
+    whole clip: no distortion, no latency, the balance of the mix kept.
+    """
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    ceiling = 10 ** (ceiling_db / 20)
+    if peak <= ceiling:
+        return audio, 0.0
+    return (audio * np.float32(ceiling / peak)).astype(np.float32), 20 * math.log10(ceiling / peak)
+
+
 def resampled_length(num_samples: int, source_rate: float, target_rate: float) -> int:
     """Length of a whole clip after resampling (rounded to the nearest sample)."""
     return int(round(num_samples * target_rate / source_rate))

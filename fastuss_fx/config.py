@@ -8,6 +8,8 @@ so a typo in a variant file never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import numbers
+import types
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
@@ -117,9 +119,12 @@ class ModelConfig:
 
 
 def dataclass_from_dict(cls: type, data: Any, where: str) -> Any:
-    """Build dataclass ``cls`` from a mapping: nested dataclass fields recursively, lists as tuples.
+    """Build dataclass ``cls`` from a mapping, checking each value against its field's type.
 
-    Unknown keys raise ``ValueError`` naming ``where`` (e.g. the file) and the key path.
+    Nested dataclass fields are built recursively and lists become tuples; an int is accepted
+    (and converted) for a float field, nothing else is converted: ``"no"`` is not a bool, ``64.0``
+    is not an int, ``"2048"`` is not a number. Unknown keys and wrong types raise ``ValueError``
+    naming ``where`` (e.g. the file), the key path, the value and the expected type.
     """
     if isinstance(data, cls):
         return data
@@ -133,11 +138,70 @@ def dataclass_from_dict(cls: type, data: Any, where: str) -> Any:
     kwargs = {}
     for key, value in data.items():
         if dataclasses.is_dataclass(hints[key]):
-            value = dataclass_from_dict(hints[key], value, f"{where}.{key}")
-        elif isinstance(value, list):
-            value = tuple(value)
-        kwargs[key] = value
+            kwargs[key] = dataclass_from_dict(hints[key], value, f"{where}.{key}")
+            continue
+        try:
+            kwargs[key] = _typed(value, hints[key])
+        except TypeError:
+            raise ValueError(
+                f"{where}: key {key!r} must be {_type_name(hints[key])}, got {value!r} ({type(value).__name__})"
+            ) from None
     return cls(**kwargs)
+
+
+def _typed(value: Any, hint: Any) -> Any:
+    """``value`` checked against ``hint`` (ints widened to float, lists to tuples); TypeError if it does not fit."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _typed(value, arg)
+            except TypeError:
+                pass
+        raise TypeError(hint)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_typed(v, args[0]) for v in value)
+        if len(value) != len(args):
+            raise TypeError(hint)
+        return tuple(_typed(v, a) for v, a in zip(value, args, strict=True))
+    if hint is bool:
+        if isinstance(value, bool):
+            return bool(value)
+        raise TypeError(hint)
+    if hint is int:
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            return int(value)
+        raise TypeError(hint)
+    if hint is float:
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            return float(value)
+        raise TypeError(hint)
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise TypeError(hint)
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _type_name(hint: Any) -> str:
+    """``int``, ``a bool (true/false)``, ``int or None``, ``a list of float``: for error messages."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join("None" if a is type(None) else _type_name(a) for a in args)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {_type_name(args[0])}"
+        return f"a list of {len(args)} ({', '.join(_type_name(a) for a in args)})"
+    if hint is bool:
+        return "a bool (true or false)"
+    if hint is float:
+        return "a number (float)"
+    return getattr(hint, "__name__", str(hint))
 
 
 def dataclass_to_dict(obj: Any) -> dict[str, Any]:

@@ -10,9 +10,7 @@ Plots need matplotlib (the ``dev`` extra); everything else is numpy and the publ
 from __future__ import annotations
 
 import logging
-import os
 import re
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from fastuss_fx.atomic import atomic_path
 from fastuss_fx.metrics import si_sdr_db
 
 logger = logging.getLogger(__name__)
@@ -132,16 +131,10 @@ def spectrogram_figure(
 
 
 def save_figure(fig: Any, path: str | Path, dpi: int = 100) -> Path:
-    """Save a figure as PNG atomically (temporary file beside it, then rename)."""
+    """Save a figure as PNG atomically (temporary file beside it, fsync, rename; mode 0644)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -30,6 +30,7 @@ import onnx
 import torch
 from torch import Tensor, nn
 
+from fastuss_fx.atomic import _fsync_folder
 from fastuss_fx.config import config_to_dict
 from fastuss_fx.metrics import si_sdr_db
 from fastuss_fx.prompts import PROMPTS
@@ -271,8 +272,10 @@ def quantize_streaming(
 def export_model(model: nn.Module, directory: str | Path, hops_per_step: int = 1, check: bool = True) -> Path:
     """Export the graphs that fit ``model`` (fused first) into ``directory``; returns the manifest path.
 
-    Files are written into a temporary folder beside ``directory`` and moved in place, so a
-    failed or interrupted export never leaves a half-written set behind.
+    Files are written into a staging folder beside ``directory``, synced, and the folder is renamed
+    to ``directory`` as a whole (when ``directory`` is new or empty); into a folder that already
+    holds files they are moved one by one, ``manifest.json`` last. A failed or interrupted export
+    never leaves a half-written set behind.
     """
     directory = Path(directory)
     model = model.eval().fuse()
@@ -290,13 +293,29 @@ def export_model(model: nn.Module, directory: str | Path, hops_per_step: int = 1
         else:
             manifest["offline"] = export_offline(model, staging, check)
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        directory.mkdir(parents=True, exist_ok=True)
-        for item in staging.iterdir():
-            os.replace(item, directory / item.name)
+        _publish(staging, directory)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     logger.info("exported %s to %s", model.config.name, directory)
     return directory / "manifest.json"
+
+
+def _publish(staging: Path, directory: Path) -> None:
+    """Sync ``staging`` and rename it to ``directory`` (new or empty), else move its files in, manifest last."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for item in staging.iterdir():
+        with open(item, "rb") as f:
+            os.fsync(f.fileno())
+        os.chmod(item, 0o666 & ~umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it 0700
+    try:
+        os.rename(staging, directory)  # atomic; replaces an empty folder on POSIX
+    except OSError:
+        directory.mkdir(parents=True, exist_ok=True)
+        for item in sorted(staging.iterdir(), key=lambda p: p.name == "manifest.json"):
+            os.replace(item, directory / item.name)
+    _fsync_folder(directory.parent)
 
 
 def cached_export(model: nn.Module, key: str | None = None, hops_per_step: int = 1) -> Path:

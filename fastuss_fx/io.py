@@ -1,24 +1,33 @@
 """Audio files: read with ``pedalboard.io.AudioFile``, write atomically, never over the input.
 
 Formats are whatever pedalboard reads (wav, flac, mp3, ogg, aiff) and writes (wav, flac,
-ogg, mp3). Writes go to a temporary file next to the target and are renamed into place, so a
-failed or interrupted write never leaves a half-written output.
+ogg, mp3). Writes go through :func:`fastuss_fx.atomic.atomic_path` (temporary file next to the
+target, fsync, rename, mode 0644), so a failed or interrupted write never leaves a half-written
+output. PCM outputs take a bit depth (``"16"``, ``"24"`` or ``"32f"`` float); samples beyond
+full scale are counted and reported, never clipped silently.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import tempfile
+import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 from pedalboard.io import AudioFile
 
+from fastuss_fx.atomic import atomic_path
+from fastuss_fx.audio import fit_headroom
+
 logger = logging.getLogger(__name__)
 
 READ_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".aiff", ".aif")
 WRITE_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+BIT_DEPTHS = ("16", "24", "32f")
+"""PCM output depths: 16- or 24-bit integer, or 32-bit float (WAV only)."""
+_PCM_BITS = {".wav": ("16", "24", "32f"), ".flac": ("16", "24")}
 
 
 def read_audio(path: str | Path) -> tuple[np.ndarray, float]:
@@ -26,21 +35,52 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, float]:
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: the file cannot be decoded (corrupt, empty or not audio).
+        ValueError: the file cannot be decoded (corrupt, empty or not audio), holds no samples,
+            or holds NaN/inf samples; the message names the file and the problem.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"input not found: {path}")
     try:
         with AudioFile(str(path)) as f:
-            audio, rate = f.read(f.frames), float(f.samplerate)
+            rate = float(f.samplerate)
+            audio = f.read(f.frames) if f.frames else np.zeros((f.num_channels, 0), np.float32)
     except PermissionError as err:
         raise PermissionError(f"cannot read {path}: {err}") from None
     except (OSError, RuntimeError, ValueError) as err:
         raise ValueError(f"cannot decode {path} as audio: {err}") from None
     if audio.shape[-1] == 0:
-        raise ValueError(f"{path} holds no audio samples")
+        raise ValueError(f"{path} holds no audio samples (valid header, 0 frames)")
+    finite = np.isfinite(audio)
+    if not finite.all():
+        channel, sample = np.argwhere(~finite)[0]
+        raise ValueError(
+            f"{path} contains {int((~finite).sum())} NaN/inf sample(s), first at channel {channel}, "
+            f"sample {sample} ({sample / rate:.3f} s); repair or re-export the file"
+        )
     return np.ascontiguousarray(audio, np.float32), rate
+
+
+def source_bit_depth(path: str | Path) -> str:
+    """The output depth that keeps a file's precision: ``"24"`` for 24-bit PCM, ``"32f"`` for float
+    (or 32-bit integer) files, ``"16"`` for 8/16-bit PCM. Compressed formats decode as float and
+    give ``"32f"``; :func:`write_audio` lowers a depth its target format cannot hold."""
+    with AudioFile(str(path)) as f:
+        dtype = str(f.file_dtype)
+    if dtype == "int24":
+        return "24"
+    if dtype in ("float32", "float64", "int32"):
+        return "32f"
+    return "16"
+
+
+def check_bit_depth(bit_depth: str | int) -> str:
+    """``"16"``, ``"24"`` or ``"32f"`` (``16``/``24``/``"32"``/``32`` accepted too)."""
+    text = str(bit_depth).lower()
+    text = "32f" if text in ("32", "32f", "float") else text
+    if isinstance(bit_depth, bool) or text not in BIT_DEPTHS:
+        raise ValueError(f"bit depth must be one of {', '.join(BIT_DEPTHS)}, got {bit_depth!r}")
+    return text
 
 
 def same_file(a: str | Path, b: str | Path) -> bool:
@@ -65,24 +105,65 @@ def check_output(path: str | Path, inputs: list[Path] | tuple[Path, ...] = (), o
     return path
 
 
-def write_audio(path: str | Path, audio: np.ndarray, sample_rate: float) -> Path:
-    """Write ``(C, N)`` float32 atomically (temporary file in the same folder, then rename)."""
+def headroom_for(mix: Mapping[str, float], ceiling_db: float = -1.0) -> float | None:
+    """``ceiling_db`` when a mix (stem -> gain dB) adds gain, so its result needs headroom; else None."""
+    return ceiling_db if max(mix.values(), default=0.0) > 0 else None
+
+
+def write_audio(
+    path: str | Path,
+    audio: np.ndarray,
+    sample_rate: float,
+    bit_depth: str | int | None = None,
+    *,
+    like: str | Path | None = None,
+    headroom_db: float | None = None,
+) -> Path:
+    """Write ``(C, N)`` float32 atomically with mode 0644; returns ``path``.
+
+    ``bit_depth`` is ``"16"``, ``"24"`` or ``"32f"`` for PCM formats (WAV, FLAC); None takes the
+    depth of the file ``like`` (the input), or keeps float precision without it (32-bit float WAV).
+    A depth the format cannot hold (32f FLAC) lowers to 24 when it was not asked for, else raises
+    ValueError. Compressed formats (ogg, mp3) ignore it. ``headroom_db``: turn a clip that peaks
+    above it down as a whole (for mixes that add gain), with a warning. Samples still beyond full
+    scale are clipped by integer and compressed formats: their count is reported in one warning
+    naming the file.
+    """
     path = Path(path)
     folder = path.parent
     if not folder.is_dir():
         raise FileNotFoundError(f"output folder does not exist: {folder}")
     if not os.access(folder, os.W_OK):
         raise PermissionError(f"output folder is not writable: {folder}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=folder)
-    os.close(fd)
-    try:
-        with AudioFile(tmp, "w", sample_rate, num_channels=audio.shape[0]) as f:
-            f.write(np.ascontiguousarray(audio, np.float32))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    logger.debug("wrote %s (%d ch, %d samples at %g Hz)", path, audio.shape[0], audio.shape[-1], sample_rate)
+    suffix = path.suffix.lower()
+    depths = _PCM_BITS.get(suffix)
+    asked = bit_depth is not None
+    depth = check_bit_depth(bit_depth if asked else source_bit_depth(like) if like is not None else "32f")
+    if depths is not None and depth not in depths:
+        if asked:
+            raise ValueError(f"cannot write {path} at bit depth {depth}: {suffix} holds {', '.join(depths)}")
+        depth = depths[-1]
+    if headroom_db is not None:
+        audio, gain_db = fit_headroom(audio, headroom_db)
+        if gain_db:
+            warnings.warn(f"{path}: turned down {-gain_db:.1f} dB to stay below {headroom_db:g} dBFS", stacklevel=2)
+    audio = np.ascontiguousarray(audio, np.float32)
+    over = int(np.count_nonzero(np.abs(audio) > 1.0))
+    if over and depth == "32f" and suffix == ".wav":
+        warnings.warn(f"{path}: {over} sample(s) above full scale (kept in the float file; they clip on playback)",
+                      stacklevel=2)
+    elif over:
+        warnings.warn(f"{path}: {over} sample(s) clipped at full scale", stacklevel=2)
+        audio = np.clip(audio, -1.0, 1.0)
+    bits = 32 if depth == "32f" else int(depth)
+    channels = audio.shape[0]
+    with (
+        atomic_path(path) as tmp,
+        open(tmp, "wb") as handle,
+        AudioFile(handle, "w", sample_rate, num_channels=channels, bit_depth=bits, format=suffix[1:]) as f,
+    ):
+        f.write(audio)
+    logger.debug("wrote %s (%d ch, %d samples at %g Hz, %s)", path, audio.shape[0], audio.shape[-1], sample_rate, depth)
     return path
 
 

@@ -93,8 +93,9 @@ def check_mix(mix: Mapping[str, Any] | None, stems: Sequence[str], where: str = 
 
 
 def check_mode(mode: Any, where: str = "mode") -> str:
-    if mode not in MODES:
-        raise ValueError(f"{where}: unknown mode {mode!r}; choose from {', '.join(MODES)}")
+    if not isinstance(mode, str) or mode not in MODES:
+        kind = "" if isinstance(mode, str) else f" ({type(mode).__name__}, not a str)"
+        raise ValueError(f"{where}: unknown mode {mode!r}{kind}; choose from {', '.join(MODES)}")
     return mode
 
 
@@ -118,6 +119,8 @@ def preset_from_dict(data: Any, source: str = "<dict>", default_name: str = "cus
     mix = check_mix(data.get("mix"), stems, f"{source}: key 'mix'")
     mode = check_mode(data.get("mode", "offline"), f"{source}: key 'mode'")
     model = data.get("model")
+    if model is not None and not isinstance(model, str):
+        raise ValueError(f"{source}: key 'model' must be a variant name (str), got {model!r} ({type(model).__name__})")
     if model is not None:
         from fastuss_fx.config import list_variants, load_variant
 

@@ -79,6 +79,11 @@ class FasTUSS:
       but lags: after ``n`` samples in, exactly ``max(0, n - latency_samples)`` have come out.
       Send zeros to flush the tail. Sample rate and channel count are fixed until ``reset()``.
     - Any sample rate: audio is resampled to the model's rate and back (pedalboard resamplers).
+    - ``buffer_size``: accepted for pedalboard compatibility and checked (a positive int), but it
+      changes nothing: the model runs in its own steps (STFT hops when streaming, windows of
+      ``segment_seconds`` offline), so output and latency are the same for every value.
+    - Arguments of the wrong type raise ``TypeError`` (as pedalboard does); right type, bad
+      value (``buffer_size=0``, ``overlap=0.9``) raises ``ValueError``.
 
     Args:
         prompts: source kinds to separate, e.g. ``["speech", "sfx", "musicbg"]``.
@@ -155,8 +160,9 @@ class FasTUSS:
         mix = check_mix(new.get("mix"), stems, "mix")
         mode = check_mode(new["mode"], "mode")
         allow = new.get("allow_untrained", False)
-        if not isinstance(allow, bool):
-            raise ValueError(f"allow_untrained must be True or False, got {allow!r}")
+        if not isinstance(allow, (bool, np.bool_)):
+            raise TypeError(f"allow_untrained must be True or False, got {allow!r} ({type(allow).__name__})")
+        allow = bool(allow)
         model = new["model"] if new["model"] is not None else default_model(mode, allow)
         info = model_info(model)
         trained = _weights_of(model)
@@ -173,13 +179,22 @@ class FasTUSS:
                 "it with random weights, or leave the model unset for the best trained weights"
             )
         seconds, overlap = new["segment_seconds"], new["overlap"]
-        if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0.1 <= seconds <= 600):
+        if seconds is not None and not _is_number(seconds):
+            raise TypeError(f"segment_seconds must be a number or None, got {seconds!r} ({type(seconds).__name__})")
+        if seconds is not None and not 0.1 <= seconds <= 600:
             raise ValueError(f"segment_seconds must be a number in [0.1, 600], got {seconds!r}")
-        if isinstance(overlap, bool) or not isinstance(overlap, (int, float)) or not 0 <= overlap <= 0.5:
+        if not _is_number(overlap):
+            raise TypeError(f"overlap must be a number, got {overlap!r} ({type(overlap).__name__})")
+        if not 0 <= overlap <= 0.5:
             raise ValueError(f"overlap must be a fraction in [0, 0.5], got {overlap!r}")
         threads = new["threads"]
-        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        if threads is not None and not _is_int(threads):
+            raise TypeError(f"threads must be a positive integer or None, got {threads!r} ({type(threads).__name__})")
+        if threads is not None and threads < 1:
             raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
+        if not isinstance(new["engine"], str):
+            engine = new["engine"]
+            raise TypeError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r} ({type(engine).__name__})")
         if new["engine"] not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {new['engine']!r}")
         if new["engine"] == "onnx-int8" and not info.causal:
@@ -289,6 +304,8 @@ class FasTUSS:
         """Process audio; see the class docstring for the contract. ``progress(done, total)`` is optional."""
         rate = check_sample_rate(sample_rate)
         _check_buffer_size(buffer_size)
+        if not isinstance(reset, (bool, np.bool_)):
+            raise TypeError(f"reset must be True or False, got {reset!r} ({type(reset).__name__})")
         audio, layout = to_channels_first(input_array, channels_hint=self._channels_hint, last=self._last_layout)
         out = self._process_channels_first(audio, rate, reset, progress)
         self._channels_hint, self._last_layout = audio.shape[0], layout
@@ -387,8 +404,19 @@ def _weights_of(model: Any) -> str:
     return "given"
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
 def _check_buffer_size(buffer_size: Any) -> int:
-    if isinstance(buffer_size, bool) or not isinstance(buffer_size, (int, np.integer)) or buffer_size < 1:
+    """A positive int (checked as pedalboard does; it does not change the output, see ``FasTUSS``)."""
+    if not _is_int(buffer_size):
+        raise TypeError(f"buffer_size must be a positive integer, got {buffer_size!r} ({type(buffer_size).__name__})")
+    if buffer_size < 1:
         raise ValueError(f"buffer_size must be a positive integer, got {buffer_size!r}")
     return int(buffer_size)
 

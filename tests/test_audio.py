@@ -59,3 +59,14 @@ def test_resample_keeps_a_sine(source, target):
         for shift in np.linspace(-0.5, 0.5, 21)
     ]
     assert min(errors) < 1e-2
+
+
+def test_fit_headroom_turns_a_loud_clip_down_to_the_ceiling_only():
+    from fastuss_fx.audio import fit_headroom
+
+    quiet = np.full((2, 10), 0.5, np.float32)
+    assert fit_headroom(quiet) == (quiet, 0.0)
+    loud = np.linspace(-1.4, 1.4, 20, dtype=np.float32)[None]
+    out, gain_db = fit_headroom(loud, ceiling_db=-1.0)
+    assert np.isclose(np.abs(out).max(), 10 ** (-1 / 20)) and np.isclose(gain_db, 20 * np.log10(10 ** (-1 / 20) / 1.4))
+    assert np.allclose(out / loud, out[0, 0] / loud[0, 0])  # one gain, no distortion

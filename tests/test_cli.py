@@ -143,3 +143,41 @@ def test_warnings_are_one_line_without_source_code(tmp_path, capsys):
     assert main(["separate", str(src), "-p", "remove_music", "--model", "tiny", "--allow-untrained", "-o", str(tmp_path / "o.wav")]) == 0
     err = capsys.readouterr().err.splitlines()
     assert err == ["fastuss: warning: FasTUSS model 'tiny' runs untrained (randomly initialised) weights: its output is not a separation"]
+
+
+def test_outputs_keep_the_input_bit_depth_unless_told(tmp_path):
+    src = tmp_path / "in24.wav"
+    with AudioFile(str(src), "w", 8000, 1, bit_depth=24) as f:
+        f.write((0.1 * np.random.default_rng(0).standard_normal((1, 800))).astype(np.float32))
+    base = ["separate", str(src), "-p", "remove_music", "--model", "tiny", "--allow-untrained", "-q", "-o"]
+    for extra, name, dtype in (([], "a.wav", "int24"), (["--bit-depth", "16"], "b.wav", "int16"),
+                               (["--bit-depth", "32f"], "c.wav", "float32")):
+        assert main([*base, str(tmp_path / name), *extra]) == 0
+        with AudioFile(str(tmp_path / name)) as f:
+            assert str(f.file_dtype) == dtype, extra
+    assert main(["stems", str(src), "--model", "tiny", "--allow-untrained", "-q", "-o", str(tmp_path / "st")]) == 0
+    with AudioFile(str(tmp_path / "st" / "in24" / "vocals.wav")) as f:
+        assert str(f.file_dtype) == "int24"
+    code = main([*base, str(tmp_path / "x.flac"), "--bit-depth", "32f"])
+    assert code == 2 and not (tmp_path / "x.flac").exists()
+
+
+def test_a_preset_that_adds_gain_gets_headroom_and_says_so(tmp_path):
+    import argparse
+    from types import SimpleNamespace
+
+    from fastuss_fx.commands._common import write_output
+
+    src = tmp_path / "in.wav"
+    write(src, 1, 8000)
+    loud = np.full((1, 800), 1.4, np.float32)
+    args = argparse.Namespace(bit_depth="16")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        write_output(args, src, tmp_path / "enh.wav", loud, 8000, SimpleNamespace(mix={"dialogue": 3.0, "music": -9.0}))
+        write_output(args, src, tmp_path / "raw.wav", loud, 8000, SimpleNamespace(mix={"dialogue": 0.0}))
+    assert [str(w.message) for w in caught] == [
+        f"{tmp_path / 'enh.wav'}: turned down 3.9 dB to stay below -1 dBFS",
+        f"{tmp_path / 'raw.wav'}: 800 sample(s) clipped at full scale",
+    ]
+    assert np.abs(read(tmp_path / "enh.wav")[0]).max() == pytest.approx(10 ** (-1 / 20), abs=1e-4)

@@ -233,7 +233,7 @@ def test_a_named_model_without_trained_weights_needs_allow_untrained(model):
         fx.model = model
     assert fx.model == "fastuss-causal" and fx.weights == "trained"  # unchanged after the error
     assert FasTUSS(["speech"], model=model, allow_untrained=True).weights == "untrained"
-    with pytest.raises(ValueError, match="allow_untrained must be True or False"):
+    with pytest.raises(TypeError, match="allow_untrained must be True or False"):
         FasTUSS(["speech"], allow_untrained="yes")
 
 
@@ -285,3 +285,22 @@ def test_importing_the_processor_does_not_import_torch():
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=120)
+
+
+def test_wrong_argument_types_raise_type_error_as_pedalboard_does():
+    fx = FasTUSS(["speech"], model=IdentityBackend())
+    x = np.zeros((1, 100), np.float32)
+    for kwargs in ({"buffer_size": "512"}, {"buffer_size": 512.0}, {"buffer_size": True}, {"reset": "yes"}):
+        with pytest.raises(TypeError, match=f"{next(iter(kwargs))} must be"):
+            fx(x, 48000, **kwargs)
+    with pytest.raises(TypeError, match="sample_rate must be a number"):
+        fx(x, "48000")
+    with pytest.raises(ValueError, match="buffer_size must be a positive integer, got 0"):
+        fx(x, 48000, buffer_size=0)
+    for kwargs in ({"overlap": "0.1"}, {"segment_seconds": "6"}, {"threads": 2.0}, {"allow_untrained": "yes"}):
+        with pytest.raises(TypeError, match=f"{next(iter(kwargs))} must be"):
+            FasTUSS(["speech"], model=IdentityBackend(), **kwargs)
+    with pytest.raises(ValueError, match="overlap must be a fraction"):
+        FasTUSS(["speech"], model=IdentityBackend(), overlap=0.9)
+    for size in (1, 512, np.int64(4096)):  # documented: buffer_size does not change the output
+        np.testing.assert_array_equal(fx(x + 0.1, 48000, buffer_size=size), fx(x + 0.1, 48000))

@@ -22,6 +22,8 @@ def add_processing_args(parser: argparse.ArgumentParser, default_preset: str | N
     parser.add_argument("--engine", choices=("onnx", "onnx-int8", "torch"), default="onnx",
                         help="onnxruntime, onnxruntime with the int8 step graph (causal models), or torch (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("--bit-depth", choices=("16", "24", "32f"),
+                        help="PCM output depth: 16/24-bit integer or 32-bit float (WAV); default: the input's")
     add_untrained_arg(parser)
 
 
@@ -48,6 +50,30 @@ def report_written(args: argparse.Namespace, target: Path, seconds: float, proce
     if not getattr(args, "quiet", False):
         print(f"wrote {target} ({seconds:.1f} s, preset {Path(args.preset).stem}, model {describe_model(processor)}, "
               f"took {elapsed:.1f} s)", flush=True)
+
+
+def write_output(args: argparse.Namespace, source: Path, target: Path, audio: Any, rate: float,
+                 processor: Any | None = None) -> None:
+    """Write one output at ``--bit-depth`` (default: the input's depth).
+
+    When ``processor``'s mix adds gain, a result that peaks above -1 dBFS is turned down as a
+    whole first (reported in one warning); clipping left is counted and reported by ``write_audio``.
+    """
+    from fastuss_fx.io import headroom_for, write_audio
+
+    headroom_db = headroom_for(processor.mix) if processor is not None else None
+    write_audio(target, audio, rate, args.bit_depth, like=source, headroom_db=headroom_db)
+
+
+def check_bit_depth_fits(args: argparse.Namespace, targets: list[Path]) -> None:
+    """Fail before any work when ``--bit-depth 32f`` meets a FLAC output (FLAC holds 16 or 24 bits)."""
+    if getattr(args, "bit_depth", None) == "32f":
+        for target in targets:
+            if target.suffix.lower() == ".flac":
+                raise ValueError(
+                    f"cannot write {target} at bit depth 32f: FLAC holds 16 or 24 bits; "
+                    "use --bit-depth 24 or a .wav output"
+                )
 
 
 def output_folder(path: Path) -> Path:

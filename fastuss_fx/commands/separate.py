@@ -10,11 +10,13 @@ from pathlib import Path
 from fastuss_fx.commands._common import (
     add_processing_args,
     build_processor,
+    check_bit_depth_fits,
     io_errors,
     output_folder,
     output_suffix,
     report_written,
     run_with_progress,
+    write_output,
 )
 
 logger = logging.getLogger(__name__)
@@ -46,17 +48,19 @@ def plan(inputs: list[Path], output: Path, preset_name: str, overwrite: bool) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from fastuss_fx.io import find_inputs, read_audio, write_audio
+    from fastuss_fx.io import find_inputs, read_audio
 
     processor = build_processor(args)
     inputs = find_inputs(args.inputs)
     preset_name = Path(args.preset).stem
-    for source, target in plan(inputs, Path(args.output), preset_name, args.overwrite):
+    pairs = plan(inputs, Path(args.output), preset_name, args.overwrite)
+    check_bit_depth_fits(args, [target for _, target in pairs])
+    for source, target in pairs:
         audio, rate = read_audio(source)
         seconds = audio.shape[-1] / rate
         start = time.perf_counter()
         out = run_with_progress(lambda p: processor.process(audio, rate, progress=p), source.name, seconds)
-        write_audio(target, out, rate)
+        write_output(args, source, target, out, rate, processor)
         elapsed = time.perf_counter() - start
         report_written(args, target, seconds, processor, elapsed)
         logger.info("%s -> %s (real-time factor %.2f)", source, target, elapsed / max(seconds, 1e-9))

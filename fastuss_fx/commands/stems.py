@@ -10,11 +10,13 @@ from pathlib import Path
 from fastuss_fx.commands._common import (
     add_processing_args,
     build_processor,
+    check_bit_depth_fits,
     io_errors,
     output_folder,
     output_suffix,
     report_written,
     run_with_progress,
+    write_output,
 )
 
 logger = logging.getLogger(__name__)
@@ -27,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fastuss_fx.io import check_output, find_inputs, read_audio, write_audio
+    from fastuss_fx.io import check_output, find_inputs, read_audio
 
     processor = build_processor(args)
     inputs = find_inputs(args.inputs)
@@ -40,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
         for target in targets.values():
             check_output(target, inputs, args.overwrite)
         jobs.append((source, targets))
+    check_bit_depth_fits(args, [t for _, targets in jobs for t in targets.values()])
     output_folder(folder)
     for source, targets in jobs:
         audio, rate = read_audio(source)
@@ -48,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         stems = run_with_progress(lambda p: processor.separate(audio, rate, progress=p), source.name, seconds)
         output_folder(folder / source.stem)
         for name, target in targets.items():
-            write_audio(target, stems[name], rate)
+            write_output(args, source, target, stems[name], rate)
         elapsed = time.perf_counter() - start
         for target in targets.values():
             report_written(args, target, seconds, processor, elapsed)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from fastuss_fx.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -79,21 +79,13 @@ class Manifest:
         return out
 
     def save(self, min_interval_s: float = 0.0) -> bool:
-        """Write the whole manifest atomically (temporary file, then rename); skipped if saved recently."""
+        """Write the whole manifest atomically (temp file, fsync, rename; mode 0644); skipped if saved recently."""
         now = time.monotonic()
         if min_interval_s and now - self._saved_at < min_interval_s:
             return False
         text = json.dumps({"version": VERSION, "entries": self.entries}, indent=1, sort_keys=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(self.path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
         self._saved_at = now
         logger.debug("saved %s (%s)", self.path, self.counts())
         return True

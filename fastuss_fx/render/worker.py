@@ -51,7 +51,7 @@ class Job:
 
 def run_job(processor: Any, job: Job) -> dict[str, Any]:
     """Render ``job``; never raises for a bad input, it returns ``status: failed`` with the error."""
-    from fastuss_fx.io import read_audio, write_audio
+    from fastuss_fx.io import headroom_for, read_audio, write_audio
 
     start = time.perf_counter()
     try:
@@ -62,7 +62,8 @@ def run_job(processor: Any, job: Job) -> dict[str, Any]:
             results = {"mix": processor.process(audio, rate)}
         for name, target in job.outputs.items():
             Path(target).parent.mkdir(parents=True, exist_ok=True)
-            write_audio(target, results[name], rate)
+            headroom_db = None if job.stems else headroom_for(processor.mix)  # as ``fastuss separate``/``stems``
+            write_audio(target, results[name], rate, like=job.source, headroom_db=headroom_db)
     except Exception as err:  # one bad input must not stop the batch: record it instead
         return {"key": job.key, "status": "failed", "error": f"{type(err).__name__}: {err}", "audio_seconds": 0.0,
                 "elapsed_s": time.perf_counter() - start}

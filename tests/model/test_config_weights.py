@@ -38,6 +38,35 @@ def test_invalid_config_values():
         config_from_dict({"cross_prompt": {"freq": {"kernel": 2, "branch_kernels": [3]}}})
 
 
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("causal: 'no'\n", r"bad\.yaml: key 'causal' must be a bool \(true or false\), got 'no' \(str\)"),
+        ("dim: 64.0\n", r"bad\.yaml: key 'dim' must be int, got 64\.0 \(float\)"),
+        ("stft: {n_fft: '2048'}\n", r"bad\.yaml\.stft: key 'n_fft' must be int, got '2048' \(str\)"),
+        ("attention_window: 3.5\n", r"key 'attention_window' must be int or None, got 3\.5"),
+        ("tse: {time: {branch_kernels: [1, x]}}\n", r"yaml\.tse\.time: key 'branch_kernels' must be a list of int"),
+    ],
+)
+def test_config_values_are_type_checked(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        load_variant(path)
+
+
+def test_train_config_types_widen_ints_and_lists_only():
+    from fastuss_fx.train.config import train_config_from_dict
+
+    config = train_config_from_dict({"lr": 1, "valid_tasks": ["dialog"], "mix": {}})
+    assert config.lr == 1.0 and isinstance(config.lr, float) and config.valid_tasks == ("dialog",)
+    assert config_from_dict({"reference_seconds": 6}).reference_seconds == 6.0
+    with pytest.raises(ValueError, match=r"train: key 'resume' must be a bool"):
+        train_config_from_dict({"resume": "yes"}, "train")
+    with pytest.raises(ValueError, match=r"train: key 'steps' must be int, got '10' \(str\)"):
+        train_config_from_dict({"steps": "10"}, "train")
+
+
 def test_weights_round_trip(tmp_path):
     model = TUSS.from_variant("tiny-causal").eval()
     path = save_weights(model, tmp_path / "w.safetensors", {"steps": 12})
@@ -47,6 +76,7 @@ def test_weights_round_trip(tmp_path):
     for name, tensor in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], tensor.half().float())
     assert not list(tmp_path.glob(".w.safetensors.*"))  # no temp file left behind
+    assert path.stat().st_mode & 0o777 == 0o644  # written by the shared atomic helper
 
 
 def test_missing_weights_file(tmp_path):
