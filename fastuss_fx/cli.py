@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "data",
     "render",
     "demo",
+    "serve",
 )
 """Sub-command modules under ``fastuss_fx.commands``, in the order ``--help`` lists them."""
 

@@ -1,0 +1,13 @@
+"""``fastuss serve``: a local web app to separate a file and audition its stems in a browser mixer.
+
+``app`` holds the HTTP server and its JSON API, ``jobs`` the separation queue, ``static/`` the
+page (HTML, JS, CSS; served by the package, no CDN). Start one with::
+
+    from fastuss_fx.serve import ServeConfig, make_server
+    server = make_server(ServeConfig(folder=Path("audio")))
+    server.serve_forever()
+"""
+
+from fastuss_fx.serve.app import ServeConfig, Server, make_server
+
+__all__ = ["ServeConfig", "Server", "make_server"]

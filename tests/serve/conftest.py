@@ -1,0 +1,36 @@
+"""Fixtures: a served folder and a ``fastuss serve`` server in a thread (tiny untrained model, torch engine)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from serve_helpers import RATE, Client, start, tone
+
+from fastuss_fx.io import write_audio
+from fastuss_fx.serve import ServeConfig
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    root = tmp_path / "served"
+    root.mkdir()
+    write_audio(root / "clip.wav", tone(), RATE)
+    (root / "notes.txt").write_text("not audio")
+    return root
+
+
+@pytest.fixture
+def server(folder: Path, tmp_path: Path):
+    config = ServeConfig(folder=folder, work=tmp_path / "work", port=0, engine="torch", model="tiny",
+                         allow_untrained=True, max_upload_bytes=2_000_000)
+    srv, thread = start(config)
+    yield srv
+    srv.shutdown()
+    srv.close()
+    thread.join(5)
+
+
+@pytest.fixture
+def client(server) -> Client:
+    return Client(server.url())
