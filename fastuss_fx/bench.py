@@ -8,13 +8,14 @@ not tested). The matmul peak is measured in the same run with the same engine
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
+
+from fastuss_fx.cpus import available_cpus
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ def peak_rss_offline_mb(variant: str, minutes: float, channels: int = 2) -> floa
 def run(offline: list[str], realtime: list[str], seconds: float, threads_offline: int | None = None, int8: bool = True) -> list[BenchRow]:
     """Measure every requested path (realtime also with the int8 step graph, if ``int8``);
     peaks are measured once per thread count."""
-    all_cores = threads_offline or os.cpu_count() or 1
+    all_cores = threads_offline or available_cpus()
     peaks = {t: matmul_peak_gflops(t) for t in {1, all_cores}}
     rows = [bench_offline(v, all_cores, seconds, peaks[all_cores]) for v in offline]
     for variant in realtime:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from collections import deque
@@ -12,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fastuss_fx.cpus import available_cpus
 from fastuss_fx.render.inputs import expand_inputs
 from fastuss_fx.render.manifest import Manifest, fingerprint
 from fastuss_fx.render.worker import Job, Settings, Worker
@@ -226,7 +226,7 @@ def _ray_init(address: str | None, workers: int | None, threads: int) -> bool:
     if address:
         ray.init(address=address, **quiet)
     else:
-        cpus = (workers or os.cpu_count() or 1) * threads
+        cpus = (workers or available_cpus()) * threads
         ray.init(num_cpus=cpus, include_dashboard=False, **quiet)
     return True
 

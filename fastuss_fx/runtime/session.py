@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import onnxruntime as ort
+
+from fastuss_fx.cpus import available_cpus
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ def make_session(
 
     Args:
         path: the ``.onnx`` file.
-        threads: intra-op threads; ``None`` or 0 = all cores (``os.cpu_count()``).
+        threads: intra-op threads; ``None`` or 0 = every CPU this process may use (``available_cpus()``).
         providers: execution providers in order of preference (default: ``default_providers()``).
         dimensions: values for the graph's named dynamic axes. With every axis fixed,
             onnxruntime folds the shape arithmetic away (a much smaller graph per call).
@@ -35,7 +36,7 @@ def make_session(
     if threads is not None and threads < 0:
         raise ValueError(f"threads must be >= 0 (0 = all cores), got {threads}")
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or os.cpu_count() or 1
+    options.intra_op_num_threads = threads or available_cpus()
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
