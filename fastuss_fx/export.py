@@ -30,7 +30,7 @@ import onnx
 import torch
 from torch import Tensor, nn
 
-from fastuss_fx.atomic import _fsync_folder
+from fastuss_fx.atomic import fsync_folder
 from fastuss_fx.config import config_to_dict
 from fastuss_fx.metrics import si_sdr_db
 from fastuss_fx.prompts import PROMPTS
@@ -315,7 +315,7 @@ def _publish(staging: Path, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         for item in sorted(staging.iterdir(), key=lambda p: p.name == "manifest.json"):
             os.replace(item, directory / item.name)
-    _fsync_folder(directory.parent)
+    fsync_folder(directory.parent)
 
 
 def cached_export(model: nn.Module, key: str | None = None, hops_per_step: int = 1) -> Path:
