@@ -75,7 +75,7 @@ def bench_offline(variant: str, threads: int, audio_seconds: float, peak: float)
     """The offline graph over ``audio_seconds`` of noise in the processor's 6-s segments."""
     from fastuss_fx.config import load_variant
     from fastuss_fx.model.macs import count_macs
-    from fastuss_fx.runtime.loader import load_onnx_backend
+    from fastuss_fx.engines import load_onnx_backend
 
     config = load_variant(variant)
     backend = load_onnx_backend(variant, threads)
@@ -96,7 +96,7 @@ def bench_realtime(variant: str, threads: int, audio_seconds: float, peak: float
     int8 graph, measured in alternating rounds so that both see the same machine load."""
     from fastuss_fx.config import load_variant
     from fastuss_fx.model.macs import count_stream_step_macs
-    from fastuss_fx.runtime.loader import load_onnx_backend
+    from fastuss_fx.engines import load_onnx_backend
 
     config = load_variant(variant)
     backends = {"float32": load_onnx_backend(variant, threads)}

@@ -140,13 +140,14 @@ class Chain(MutableSequence):
     @property
     def latency_samples(self) -> int:
         """Total streaming latency of the stages at the last call's sample rate."""
+        return self.latency_at(self._last_rate) if self._last_rate else self.latency_at(None)
+
+    def latency_at(self, sample_rate: float | None) -> int:
+        """Total streaming latency of the stages at ``sample_rate`` (None: each stage's own rate)."""
         total = 0
         for stage in self._stages:
-            if isinstance(stage, FasTUSS):
-                total += stage.latency_at(self._last_rate) if self._last_rate else stage.latency_samples
-            elif isinstance(stage, Chain):
-                stage._last_rate = self._last_rate or stage._last_rate
-                total += stage.latency_samples
+            if isinstance(stage, (FasTUSS, Chain)):
+                total += stage.latency_at(sample_rate) if sample_rate else stage.latency_samples
             else:
                 total += int(getattr(stage, "reported_latency_samples", 0) or 0)
         return total
@@ -188,6 +189,11 @@ class Chain(MutableSequence):
         self._last_rate = rate
         if not reset:
             self._stream_key = key
+        total = audio.shape[-1]
+        if reset and total:
+            # A stream is flushed with ``latency`` zeros, so each stage sees what the stages before it
+            # make of silence (a reverb's tail, say): give the one-shot stages the same, then trim.
+            audio = np.pad(audio, ((0, 0), (0, self.latency_at(rate))))
         for stage in self._groups:
             if isinstance(stage, _NativeGroup):
                 audio = stage.one_shot(audio, rate, buffer_size) if reset else stage.stream(audio, rate, buffer_size)
@@ -195,6 +201,8 @@ class Chain(MutableSequence):
                 audio = stage._process_channels_first(audio, rate, reset, buffer_size=buffer_size)
             elif reset or audio.shape[-1]:
                 audio = stage._process_channels_first(audio, rate, reset)
+        if reset:
+            audio = audio[:, :total]
         return np.ascontiguousarray(audio, dtype=np.float32)
 
     def _group(self) -> list[Any]:

@@ -12,6 +12,9 @@ output and state tensor with its shape.
 Every export is checked: ``onnx.checker``, then onnxruntime against torch on random audio.
 A mismatch raises ``ExportError`` (never just a warning). The int8 graph is measured against
 the float graph and kept only if it stays within ``INT8_MIN_SISDR_DB`` of it.
+
+Export works on a fused eval-mode copy of the model (``TUSS.inference_copy``): the caller's
+model keeps its weights and its train/eval mode.
 """
 
 from __future__ import annotations
@@ -19,9 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -30,11 +30,12 @@ import onnx
 import torch
 from torch import Tensor, nn
 
-from fastuss_fx.atomic import fsync_folder
+from fastuss_fx.atomic import atomic_folder
 from fastuss_fx.config import config_to_dict
+from fastuss_fx.export_cache import EXPORTER_VERSION, export_folder, key_prefix, source_hash
 from fastuss_fx.metrics import si_sdr_db
+from fastuss_fx.model.tuss import TUSS
 from fastuss_fx.prompts import PROMPTS
-from fastuss_fx.runtime.cache import EXPORTER_VERSION, export_folder
 from fastuss_fx.runtime.onnx import prompt_id_arrays
 from fastuss_fx.runtime.stream_state import initial_stream_state
 
@@ -71,8 +72,9 @@ class _StreamStep(nn.Module):
 
 
 def fingerprint(model: nn.Module) -> str:
-    """Hash of config + weights + exporter version: the cache key of exported graphs."""
-    digest = hashlib.sha256(f"{EXPORTER_VERSION}|{torch.__version__}|".encode())
+    """The cache key of ``model``'s graphs: exporter version, torch version, export source hash,
+    config and weights (hash it in inference form, so a training model and its fused copy agree)."""
+    digest = hashlib.sha256(key_prefix().encode())
     digest.update(json.dumps(config_to_dict(model.config), sort_keys=True).encode())
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())
@@ -81,6 +83,9 @@ def fingerprint(model: nn.Module) -> str:
 
 
 def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str], dynamic: dict) -> None:
+    # the exporter puts the module back in its own mode afterwards: a new wrapper is in train mode,
+    # which would switch the model inside to train mode for the parity checks that follow
+    module.eval()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer chatter about python ints in shapes
         torch.onnx.export(
@@ -105,8 +110,12 @@ def _ids(prompts: list[str], batch: int) -> tuple[Tensor, Tensor]:
     return torch.from_numpy(kinds), torch.from_numpy(occurrences)
 
 
-def export_offline(model: nn.Module, directory: Path, check: bool = True) -> dict:
-    """Write ``offline.onnx`` for a non-causal model; returns its manifest entry."""
+def export_offline(model: TUSS, directory: Path, check: bool = True) -> dict:
+    """Write ``offline.onnx`` for a non-causal model (a fused eval copy of it); returns its manifest entry."""
+    return _export_offline(model.inference_copy(), directory, check)
+
+
+def _export_offline(model: TUSS, directory: Path, check: bool) -> dict:
     import onnxruntime as ort
 
     path = directory / "offline.onnx"
@@ -127,14 +136,23 @@ def export_offline(model: nn.Module, directory: Path, check: bool = True) -> dic
     return entry
 
 
-def export_streaming(model: nn.Module, directory: Path, hops_per_step: int = 1, check: bool = True) -> dict:
+def export_streaming(model: TUSS, directory: Path, hops_per_step: int = 1, check: bool = True) -> dict:
     """Write ``stream_step.onnx`` and ``prompt_vectors.npy`` for a causal model; returns the manifest entry.
 
+    The graph is exported and checked as a fused eval copy of ``model``. One step takes
+    ``hops_per_step`` STFT hops, so a runtime fed arbitrary chunks buffers up to one step:
+    its latency is ``stream_delay_samples + step_samples - 1`` (``latency_samples`` in the entry).
     The start-of-stream state is all zeros (shapes and dtypes in the manifest; ``position``, the
     frames streamed so far, is int64) except the masked attention key biases and
     ``prompt_vectors`` [B, S, K, D], gathered from the table ``prompt_vectors.npy`` [kinds,
     occurrences, K, D]: a causal prompt sees no audio, so its vector is a constant of the model.
     """
+    return _export_streaming(model.inference_copy(), directory, hops_per_step, check)
+
+
+def _export_streaming(model: TUSS, directory: Path, hops_per_step: int, check: bool) -> dict:
+    if not isinstance(hops_per_step, int) or isinstance(hops_per_step, bool) or hops_per_step < 1:
+        raise ValueError(f"hops_per_step must be a positive integer, got {hops_per_step!r}")
     names = model.state_names()
     kinds, occurrences = _ids(["speech", "sfx"], 1)
     with torch.no_grad():
@@ -152,6 +170,7 @@ def export_streaming(model: nn.Module, directory: Path, hops_per_step: int = 1, 
         "step_file": "stream_step.onnx", "prompt_vectors_file": "prompt_vectors.npy",
         "hop": model.config.stft.hop, "hops_per_step": hops_per_step, "step_samples": samples,
         "stream_delay_samples": model.stream_delay_samples,
+        "latency_samples": model.stream_delay_samples + samples - 1,
         "state": [
             {"name": n, "shape": symbolic[n], "dtype": str(t.dtype).removeprefix("torch."),
              "initial": "prompt table" if n == "prompt_vectors" else ("masked" if n.endswith("key_bias") else "zeros")}
@@ -269,62 +288,43 @@ def quantize_streaming(
     return {"step_file": path.name, "quantized_products": len(nodes), "si_sdr_vs_float_db": si_sdr}
 
 
-def export_model(model: nn.Module, directory: str | Path, hops_per_step: int = 1, check: bool = True) -> Path:
-    """Export the graphs that fit ``model`` (fused first) into ``directory``; returns the manifest path.
+def export_model(model: TUSS, directory: str | Path, hops_per_step: int = 1, check: bool = True) -> Path:
+    """Export the graphs that fit ``model`` into ``directory``; returns the manifest path.
 
-    Files are written into a staging folder beside ``directory``, synced, and the folder is renamed
-    to ``directory`` as a whole (when ``directory`` is new or empty); into a folder that already
-    holds files they are moved one by one, ``manifest.json`` last. A failed or interrupted export
-    never leaves a half-written set behind.
+    Works on a fused eval copy (``model`` keeps its weights and mode). The files are written into
+    a staging folder beside ``directory`` that then replaces it as a whole
+    (``fastuss_fx.atomic.atomic_folder``): a failed or interrupted export never leaves a
+    half-written or mixed set behind.
     """
-    directory = Path(directory)
-    model = model.eval().fuse()
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
+    return _export_model(model.inference_copy(), Path(directory), hops_per_step, check)
+
+
+def _export_model(model: TUSS, directory: Path, hops_per_step: int, check: bool) -> Path:
+    """``export_model`` for a model already in inference form."""
+    with atomic_folder(directory) as staging:
         manifest = {
-            "exporter_version": EXPORTER_VERSION, "opset": OPSET, "fingerprint": fingerprint(model),
-            "variant": model.config.name, "sample_rate": model.config.stft.sample_rate,
-            "causal": model.config.causal, "latency_samples": model.config.latency_samples,
-            "config": config_to_dict(model.config),
+            "exporter_version": EXPORTER_VERSION, "source_hash": source_hash(), "opset": OPSET,
+            "fingerprint": fingerprint(model), "variant": model.config.name,
+            "sample_rate": model.config.stft.sample_rate, "causal": model.config.causal,
+            "latency_samples": model.config.latency_samples, "config": config_to_dict(model.config),
         }
         if model.config.causal:
-            manifest["streaming"] = export_streaming(model, staging, hops_per_step, check)
+            manifest["streaming"] = _export_streaming(model, staging, hops_per_step, check)
         else:
-            manifest["offline"] = export_offline(model, staging, check)
+            manifest["offline"] = _export_offline(model, staging, check)
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        _publish(staging, directory)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     logger.info("exported %s to %s", model.config.name, directory)
     return directory / "manifest.json"
 
 
-def _publish(staging: Path, directory: Path) -> None:
-    """Sync ``staging`` and rename it to ``directory`` (new or empty), else move its files in, manifest last."""
-    umask = os.umask(0)
-    os.umask(umask)
-    for item in staging.iterdir():
-        with open(item, "rb") as f:
-            os.fsync(f.fileno())
-        os.chmod(item, 0o666 & ~umask)
-    os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it 0700
-    try:
-        os.rename(staging, directory)  # atomic; replaces an empty folder on POSIX
-    except OSError:
-        directory.mkdir(parents=True, exist_ok=True)
-        for item in sorted(staging.iterdir(), key=lambda p: p.name == "manifest.json"):
-            os.replace(item, directory / item.name)
-    fsync_folder(directory.parent)
-
-
-def cached_export(model: nn.Module, key: str | None = None, hops_per_step: int = 1) -> Path:
+def cached_export(model: TUSS, key: str | None = None, hops_per_step: int = 1) -> Path:
     """The exported graphs of ``model`` from the cache, exporting them on first use; returns the folder.
 
-    ``key`` identifies the weights (default: a hash of the model's tensors, see ``fingerprint``).
+    ``key`` identifies model and code (default: ``fingerprint`` of the model's inference form);
+    ``model`` itself is not changed.
     """
-    model = model.eval().fuse()
+    model = model.inference_copy()
     folder = export_folder(model.config.name, key or fingerprint(model), hops_per_step)
     if not (folder / "manifest.json").is_file():
-        export_model(model, folder, hops_per_step)
+        _export_model(model, folder, hops_per_step, check=True)
     return folder

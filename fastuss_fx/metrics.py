@@ -1,16 +1,41 @@
-"""Separation metrics on numpy arrays (no torch)."""
+"""Separation metrics on numpy arrays (no torch): the package's one SI-SDR and SNR.
+
+``si_sdr`` is the scale-invariant SDR of Le Roux et al. (2019), zero-mean. ``snr`` is the plain
+signal-to-noise ratio of the estimate: what older papers call "SDR" without BSS-eval's allowed
+distortion filter; it is named for what it is.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
+_EPS = 1e-12
 
-def si_sdr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
-    """Scale-invariant SDR in dB of ``estimate`` against ``reference`` (same shape, channels pooled)."""
-    ref = np.asarray(reference, np.float64).ravel()
-    est = np.asarray(estimate, np.float64).ravel()
+
+def _pair(reference: np.ndarray, estimate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    ref, est = np.asarray(reference, np.float64), np.asarray(estimate, np.float64)
     if ref.shape != est.shape:
         raise ValueError(f"reference and estimate differ in shape: {np.shape(reference)} vs {np.shape(estimate)}")
-    target = (est @ ref) / max(ref @ ref, 1e-20) * ref
-    noise = est - target
-    return float(10 * np.log10(max(target @ target, 1e-20) / max(noise @ noise, 1e-20)))
+    return ref, est
+
+
+def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> np.ndarray:
+    """Scale-invariant SDR in dB over the last axis (signals made zero-mean first)."""
+    ref, est = _pair(reference, estimate)
+    ref = ref - ref.mean(-1, keepdims=True)
+    est = est - est.mean(-1, keepdims=True)
+    scale = (est * ref).sum(-1, keepdims=True) / ((ref * ref).sum(-1, keepdims=True) + _EPS)
+    target = scale * ref
+    return 10 * np.log10(((target * target).sum(-1) + _EPS) / (((est - target) ** 2).sum(-1) + _EPS))
+
+
+def snr(reference: np.ndarray, estimate: np.ndarray) -> np.ndarray:
+    """Signal-to-noise ratio in dB over the last axis: reference energy over the error's."""
+    ref, est = _pair(reference, estimate)
+    return 10 * np.log10(((ref * ref).sum(-1) + _EPS) / (((ref - est) ** 2).sum(-1) + _EPS))
+
+
+def si_sdr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
+    """SI-SDR in dB of a whole clip, channels pooled (any shape, flattened)."""
+    ref, est = _pair(reference, estimate)
+    return float(si_sdr(ref.ravel(), est.ravel()))

@@ -16,12 +16,18 @@ from typing import Any
 
 import numpy as np
 
-from fastuss_fx.audio import Layout, check_sample_rate, resample, to_channels_first
+from fastuss_fx.audio import Layout, check_sample_rate, resample, resampled_length, to_channels_first
+from fastuss_fx.engines import (
+    ENGINES,
+    load_onnx_backend,
+    load_torch_backend,
+    onnx_backend_for_model,
+    torch_backend_for_model,
+)
 from fastuss_fx.pretrained import DEFAULT_MODELS, default_model, has_trained_weights, trained_variants
 from fastuss_fx.presets import MODES, Preset, check_mix, check_mode, check_stems, load_preset
 from fastuss_fx.prompts import validate_prompts
 from fastuss_fx.runtime.backend import UntrainedWeightsWarning, is_backend, is_streaming_backend
-from fastuss_fx.runtime.loader import ENGINES, load_onnx_backend, onnx_backend_for_model
 from fastuss_fx.runtime.offline import Progress, WindowedStream, separate_offline
 from fastuss_fx.runtime.pipeline import ResampledStream, resampled_latency
 from fastuss_fx.runtime.streaming import HopStream, separate_streaming
@@ -276,10 +282,10 @@ class FasTUSS:
                 backend = load_onnx_backend(model, threads, int8=engine == "onnx-int8")
             elif engine.startswith("onnx"):
                 backend = onnx_backend_for_model(model, threads, int8=engine == "onnx-int8")
+            elif isinstance(model, (str, Path)):
+                backend = load_torch_backend(model)  # torch, only now
             else:
-                from fastuss_fx.model.backend import load_backend, wrap_model  # torch, only now
-
-                backend = load_backend(model) if isinstance(model, (str, Path)) else wrap_model(model)
+                backend = torch_backend_for_model(model)
             if not getattr(backend, "trained", True):
                 warnings.warn(
                     f"FasTUSS model {self._info.name!r} runs untrained (randomly initialised) weights: "
@@ -360,7 +366,12 @@ class FasTUSS:
     def _one_shot(self, audio: np.ndarray, rate: float, combine: np.ndarray | None, progress: Progress | None) -> np.ndarray:
         """Whole clip ``(C, N)`` -> ``(C, K, N)``; one stream flushed with zeros in realtime mode."""
         channels, total = audio.shape
-        model_in = resample(audio, rate, self.sample_rate) if rate != self.sample_rate else audio
+        model_in = audio
+        if rate != self.sample_rate:
+            # A stream flushed with zeros hands the model the input resampler's tail, and the output
+            # resampler looks ahead into what the model makes of it: run past the end by that much.
+            reach = resampled_length(self.latency_at(rate), rate, self.sample_rate) + self._core_latency()
+            model_in = resample(audio, rate, self.sample_rate, resampled_length(total, rate, self.sample_rate) + reach)
         if self.mode == "realtime":
             out = separate_streaming(self.backend, model_in, self.prompts, combine=combine, progress=progress)
         else:

@@ -2,7 +2,8 @@
 
 A weights file rebuilds its own model (like demucs' ``states.py``): ``load_weights(path)``
 reads the config from the metadata, builds ``TUSS`` and loads the tensors. Shipped weights
-live in ``fastuss_fx/pretrained/<variant>.safetensors``.
+live in ``fastuss_fx/pretrained/<variant>.safetensors``; ``load_model(variant)`` gives a
+variant's model with them, else with the seeded random init.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from fastuss_fx.atomic import atomic_path
-from fastuss_fx.config import config_from_dict, config_to_dict
-from fastuss_fx.pretrained import shipped_weights_path
+from fastuss_fx.config import config_from_dict, config_to_dict, load_variant
+from fastuss_fx.model.tuss import TUSS
+from fastuss_fx.pretrained import UNTRAINED_SEED, shipped_weights_path
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +45,8 @@ def read_metadata(path: str | Path) -> dict[str, str]:
         return dict(f.metadata() or {})
 
 
-def load_weights(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+def load_weights(path: str | Path, device: str | torch.device = "cpu") -> TUSS:
     """Build the model described by a weights file and load its tensors (as float32)."""
-    from fastuss_fx.model import TUSS
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file not found: {path}")
@@ -62,10 +62,22 @@ def load_weights(path: str | Path, device: str | torch.device = "cpu") -> torch.
     return model.to(device).eval()
 
 
-def load_default(variant: str) -> torch.nn.Module | None:
+def load_default(variant: str) -> TUSS | None:
     """The shipped trained model for ``variant`` (eval mode), or None if none is shipped."""
     path = shipped_weights_path(variant)
     if path is None:
         return None
     logger.info("loading shipped weights %s", path)
     return load_weights(path)
+
+
+def load_model(variant: str | Path) -> tuple[TUSS, bool]:
+    """(fused eval model, trained?) for a variant name or file: shipped weights, else a seeded random init."""
+    model = None if str(variant).endswith((".yaml", ".yml")) else load_default(str(variant))
+    trained = model is not None
+    if model is None:
+        logger.info("no trained weights for %s; building it with random weights", variant)
+        with torch.random.fork_rng():
+            torch.manual_seed(UNTRAINED_SEED)
+            model = TUSS(load_variant(variant))
+    return model.eval().fuse(), trained

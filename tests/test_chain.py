@@ -103,3 +103,18 @@ def test_buffer_size_must_stay_fixed_while_streaming():
         chain(np.zeros((2, 300), np.float32), 48000, buffer_size=512, reset=False)
     chain.reset()
     chain(np.zeros((2, 300), np.float32), 48000, buffer_size=512, reset=False)
+
+
+@pytest.mark.parametrize("rate", [44100, 48000])
+def test_streaming_chain_flushed_equals_one_shot_to_the_last_sample(rate):
+    """A stream flushed with ``latency_samples`` zeros gives the one-shot output, all of it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UntrainedWeightsWarning)
+        x = (0.1 * RNG.standard_normal((2, rate // 8))).astype(np.float32)
+        chain = make_chain("tiny-causal")
+        head = stream(chain, x, rate, [700, 1, 2048], 512)
+        tail = chain(np.zeros((2, chain.latency_samples), np.float32), rate, buffer_size=512, reset=False)
+        ref = make_chain("tiny-causal")(x, rate, buffer_size=512)
+    streamed = np.concatenate([head, tail], -1)
+    assert streamed.shape == x.shape
+    np.testing.assert_allclose(streamed, ref, atol=1e-4)

@@ -22,7 +22,9 @@ def test_bundled_example_is_the_sum_of_its_stems():
 def test_si_sdr_known_answers():
     rng = np.random.default_rng(0)
     ref = rng.standard_normal(1000)
+    ref -= ref.mean()
     noise = rng.standard_normal(1000)
+    noise -= noise.mean()
     noise -= noise @ ref / (ref @ ref) * ref  # orthogonal to the reference
     noise *= np.linalg.norm(ref) / np.linalg.norm(noise) / 10  # 20 dB below
     assert si_sdr_db(ref, 3.0 * (ref + noise)) == pytest.approx(20.0, abs=1e-6)  # scale does not matter

@@ -1,6 +1,8 @@
 """ONNX export: checked graphs, parity with torch, streaming state, cache."""
 
+import copy
 import json
+import shutil
 import subprocess
 import sys
 
@@ -9,11 +11,14 @@ import pytest
 import torch
 
 from fastuss_fx.config import list_variants
-from fastuss_fx.export import ExportError, cached_export, check_parity, export_model
+from fastuss_fx import FasTUSS
+from fastuss_fx.export import ExportError, cached_export, check_parity, export_model, export_offline, fingerprint
+from fastuss_fx.export_cache import PACKAGE, source_hash, variant_key
 from fastuss_fx.metrics import si_sdr_db
 from fastuss_fx.model import TUSS
 from fastuss_fx.runtime.onnx import OnnxBackend, OnnxStreamingBackend
 from fastuss_fx.runtime.stream_state import fixed_dimensions
+from fastuss_fx.runtime.streaming import HopStream, separate_streaming
 
 PROMPTS = ["speech", "sfx", "speech"]
 
@@ -150,3 +155,122 @@ def test_onnx_inference_never_imports_torch(exported):
 def test_wrong_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="manifest.json"):
         OnnxBackend(tmp_path)
+
+
+def _snapshot(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}, model.training
+
+
+def _assert_untouched(model, snapshot):
+    state, training = snapshot
+    assert model.training == training
+    now = model.state_dict()
+    assert now.keys() == state.keys()
+    assert all(torch.equal(now[k], state[k]) for k in state)
+
+
+@pytest.mark.parametrize("name", ["tiny", "tiny-causal"])
+def test_export_leaves_the_callers_model_as_it_is(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTUSS_CACHE", str(tmp_path / "cache"))
+    model = TUSS.from_variant(name)  # training form: unfused branches, train mode
+    snapshot = _snapshot(model)
+    export_model(model, tmp_path / "out")
+    _assert_untouched(model, snapshot)
+    cached_export(model)
+    _assert_untouched(model, snapshot)
+
+
+def test_parity_reference_runs_in_eval_mode(tmp_path, monkeypatch):
+    modes = []
+    original = TUSS.separate_ids
+
+    def spy(self, *args):
+        modes.append(self.training)
+        return original(self, *args)
+
+    monkeypatch.setattr(TUSS, "separate_ids", spy)
+    model = TUSS.from_variant("tiny")
+    export_offline(model, tmp_path)
+    assert modes and not any(modes)  # tracing and the torch reference
+    assert model.training
+
+
+def test_fingerprint_follows_the_weights():
+    model = TUSS.from_variant("tiny-causal").inference_copy()
+    key = fingerprint(model)
+    assert fingerprint(model) == key and fingerprint(copy.deepcopy(model)) == key
+    with torch.no_grad():
+        next(model.decoder.parameters()).view(-1)[0] += 1e-3
+    assert fingerprint(model) != key
+
+
+def _copy_sources(root):
+    (root / "runtime").mkdir(parents=True)
+    shutil.copy(PACKAGE / "runtime" / "stream_state.py", root / "runtime")
+    for entry in ("config.py", "prompts.py", "weights.py", "export.py", "export_cache.py", "model"):
+        (shutil.copytree if (PACKAGE / entry).is_dir() else shutil.copy)(PACKAGE / entry, root / entry)
+    return root
+
+
+def test_keys_follow_the_export_source(tmp_path, monkeypatch):
+    same, changed = _copy_sources(tmp_path / "same"), _copy_sources(tmp_path / "changed")
+    tuss = changed / "model" / "tuss.py"
+    tuss.write_text(tuss.read_text() + "\n# a change\n")
+    assert source_hash(same) == source_hash(PACKAGE) != source_hash(changed)
+
+    model = TUSS.from_variant("tiny").inference_copy()
+    before = fingerprint(model), variant_key("tiny")[0]
+    monkeypatch.setattr("fastuss_fx.export_cache.source_hash", lambda root=PACKAGE: "other code")
+    after = fingerprint(model), variant_key("tiny")[0]
+    assert before[0] != after[0] and before[1] != after[1]
+
+
+def test_export_replaces_the_folder_as_a_whole(tmp_path, monkeypatch):
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    (folder / "stale.onnx").write_text("old export")
+    model = TUSS.from_variant("tiny")
+
+    def fail(*args):
+        raise ExportError("boom")
+
+    monkeypatch.setattr("fastuss_fx.export._export_offline", fail)
+    with pytest.raises(ExportError, match="boom"):
+        export_model(model, folder)
+    assert [p.name for p in folder.iterdir()] == ["stale.onnx"]  # a failed export changes nothing
+    monkeypatch.undo()
+    export_model(model, folder, check=False)
+    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "offline.onnx"]
+    assert [p.name for p in tmp_path.iterdir()] == ["tiny"]  # no staging or old folders left
+    assert folder.stat().st_mode & 0o777 == 0o755 and (folder / "offline.onnx").stat().st_mode & 0o777 == 0o644
+
+
+def test_two_hops_per_step_stream_like_one(exported, tmp_path):
+    model, folder = exported["tiny-causal"]
+    export_model(model, tmp_path / "h2", hops_per_step=2)
+    one, two = OnnxStreamingBackend(folder), OnnxStreamingBackend(tmp_path / "h2")
+    hop = one.hop_samples
+    assert two.hop_samples == two.step_samples == 2 * hop and two.stft_hop_samples == hop
+    assert two.latency_samples == one.latency_samples + hop
+    mix = (0.3 * np.random.default_rng(1).standard_normal((2, 4321))).astype(np.float32)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(mix), PROMPTS).numpy()
+    one_shot = separate_streaming(two, mix, PROMPTS)
+    assert np.abs(one_shot - expected).max() <= 1e-4
+    assert np.abs(one_shot - separate_streaming(one, mix, PROMPTS)).max() <= 1e-4
+    stream, outs = HopStream(two, PROMPTS, 2), []
+    for start, stop in [(0, 1), (1, 300), (300, 301), (301, 2000), (2000, 4321)]:
+        outs.append(stream.push(mix[:, start:stop]))
+    streamed = np.concatenate(outs, -1)
+    assert streamed.shape[-1] == mix.shape[-1] - two.latency_samples
+    assert np.abs(streamed - one_shot[..., : streamed.shape[-1]]).max() <= 1e-5
+    fx = FasTUSS(["speech", "sfx"], mode="realtime", model=two)
+    whole = fx(mix, 48000)
+    live = np.concatenate([fx(mix[:, i : i + 500], 48000, reset=False) for i in range(0, mix.shape[-1], 500)], -1)
+    assert fx.latency_samples == two.latency_samples
+    assert np.abs(live - whole[:, : live.shape[-1]]).max() <= 1e-4
+
+
+def test_hops_per_step_must_be_positive(tmp_path):
+    with pytest.raises(ValueError, match="hops_per_step"):
+        export_model(TUSS.from_variant("tiny-causal"), tmp_path, hops_per_step=0)

@@ -100,12 +100,16 @@ def test_realtime_streaming_equals_one_shot_tiny_model(tiny_causal, sizes, rate)
     np.testing.assert_allclose(got, tiny_causal(x, rate)[:, : got.shape[1]], atol=1e-4)
 
 
-def test_flushing_with_zeros_returns_the_tail(tiny_causal):
-    x = (0.1 * RNG.standard_normal((1, 4800))).astype(np.float32)
+@pytest.mark.parametrize("rate", [16000, 44100, 48000, 96000])
+def test_flushing_with_zeros_returns_the_tail(tiny_causal, rate):
+    """Streamed and flushed with ``latency_at(rate)`` zeros = one-shot, to the last sample, at any rate."""
+    x = (0.1 * RNG.standard_normal((1, rate // 10))).astype(np.float32)
     tiny_causal.reset()
-    head = tiny_causal(x, 48000, reset=False)
-    tail = tiny_causal(np.zeros((1, tiny_causal.latency_samples), np.float32), 48000, reset=False)
-    np.testing.assert_allclose(np.concatenate([head, tail], -1), tiny_causal(x, 48000), atol=1e-4)
+    head = tiny_causal(x, rate, reset=False)
+    tail = tiny_causal(np.zeros((1, tiny_causal.latency_at(rate)), np.float32), rate, reset=False)
+    streamed = np.concatenate([head, tail], -1)
+    assert streamed.shape == x.shape
+    np.testing.assert_allclose(streamed, tiny_causal(x, rate), atol=1e-4)
 
 
 def test_latency_is_n_fft_minus_one_for_tiny_causal(tiny_causal):

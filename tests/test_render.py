@@ -1,14 +1,23 @@
-"""``fastuss render`` on a local Ray: bad inputs recorded, resumable runs, outputs equal ``separate``."""
+"""``fastuss render`` on a local Ray: bad inputs recorded, resumable runs, outputs equal ``separate``,
+engine, weights hash, one driver per folder, export warmed in the driver."""
 
+import ast
 import json
 import logging
+import os
+import re
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from pedalboard.io import AudioFile
 
 from fastuss_fx.cli import main
-from fastuss_fx.render import MANIFEST_NAME, Manifest, expand_inputs
+from fastuss_fx.render import LOCK_NAME, MANIFEST_NAME, Manifest, RenderLocked, expand_inputs, render_lock, weights_hash
 
 pytestmark = pytest.mark.filterwarnings("ignore::fastuss_fx.runtime.UntrainedWeightsWarning")
 
@@ -125,7 +134,140 @@ def test_stems_equal_the_stems_command(tmp_path, local_ray):
         np.testing.assert_allclose(read(out / rel), read(single / rel), rtol=0, atol=1e-6)
 
 
+def test_engine_reaches_the_workers(tmp_path, local_ray):
+    write(tmp_path / "in" / "a.wav", seed=0)
+    out = tmp_path / "out"
+    causal = ("--model", "tiny-causal")
+    assert main(render_args([tmp_path / "in"], out, *causal, "--engine", "onnx-int8")) == 0
+    got = read(out / "a_remove_music.wav")
+    for engine in ("onnx-int8", "onnx"):
+        assert main(["separate", str(tmp_path / "in" / "a.wav"), "-p", "remove_music", *causal, "--allow-untrained",
+                     "--engine", engine, "-o", str(tmp_path / f"{engine}.wav")]) == 0
+    np.testing.assert_allclose(got, read(tmp_path / "onnx-int8.wav"), rtol=0, atol=1e-6)
+    assert np.abs(got - read(tmp_path / "onnx.wav")).max() > 1e-4  # the int8 graph really ran
+    (entry,) = json.loads((out / MANIFEST_NAME).read_text())["entries"].values()
+    assert entry["settings"]["engine"] == "onnx-int8"
+
+
+def test_new_weights_rerender_finished_files(tmp_path, local_ray, capsys, monkeypatch):
+    make_inputs(tmp_path / "in", 2)
+    out = tmp_path / "out"
+    assert main(render_args([tmp_path / "in"], out)) == 0
+    entries = json.loads((out / MANIFEST_NAME).read_text())["entries"].values()
+    assert {e["weights"] for e in entries} == {weights_hash("tiny")}
+    assert main(render_args([tmp_path / "in"], out)) == 0
+    assert "render: 0 done, 2 skipped, 0 failed" in capsys.readouterr().out
+    monkeypatch.setattr("fastuss_fx.render.runner.weights_hash", lambda model: "file-sha256:retrained")
+    assert main(render_args([tmp_path / "in"], out)) == 0
+    assert "render: 2 done, 0 skipped, 0 failed" in capsys.readouterr().out
+    entries = json.loads((out / MANIFEST_NAME).read_text())["entries"].values()
+    assert {e["weights"] for e in entries} == {"file-sha256:retrained"}
+
+
+def test_a_second_driver_on_the_same_folder_is_refused(tmp_path, local_ray, capsys):
+    write(tmp_path / "in" / "a.wav", seed=0)
+    out = tmp_path / "out"
+    out.mkdir()
+    code = ("import sys\nfrom fastuss_fx.render import render_lock\n"
+            "with render_lock(sys.argv[1]):\n    print('locked', flush=True)\n    sys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert main(render_args([tmp_path / "in"], out)) == 1
+        err = capsys.readouterr().err
+        held = f"another fastuss render is writing to {out.resolve()} (lock held by pid {holder.pid} on "
+        assert f"fastuss render: error: {held}" in err
+        assert not (out / MANIFEST_NAME).exists()  # refused before it touched anything
+        holder.kill()  # dies holding the lock: its lock file stays behind, but the lock goes with it
+        holder.wait()
+        assert (out / LOCK_NAME).exists()
+        assert main(render_args([tmp_path / "in"], out)) == 0
+        assert "render: 1 done, 0 skipped, 0 failed" in capsys.readouterr().out
+        assert not (out / LOCK_NAME).exists()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+
+
 # -- without Ray -------------------------------------------------------------------------------
+
+
+def test_render_lock_is_exclusive_and_released(tmp_path):
+    with render_lock(tmp_path) as path:
+        assert path == tmp_path / LOCK_NAME
+        assert path.read_text().startswith(f"pid {os.getpid()} on ")
+        message = f"another fastuss render is writing to {tmp_path} (lock held by pid {os.getpid()} "
+        with pytest.raises(RenderLocked, match=re.escape(message)), render_lock(tmp_path):
+            pass
+        assert path.exists()  # the refused attempt left the holder's lock alone
+    assert not path.exists()
+    with render_lock(tmp_path):  # free again
+        pass
+
+
+def test_weights_hash_is_the_file_hash_or_the_state_hash(tmp_path, monkeypatch):
+    from fastuss_fx import weights
+    from fastuss_fx.pretrained import file_sha256, shipped_weights_path
+
+    shipped = shipped_weights_path("fastuss-causal")
+    assert weights_hash("fastuss-causal") == f"file-sha256:{file_sha256(shipped)}"
+    tiny = weights_hash("tiny")
+    assert tiny.startswith("state-sha256:") and tiny == weights_hash("tiny")  # the seeded random init is stable
+    assert weights_hash("tiny-causal") != tiny
+
+    real = weights.load_model
+
+    def nudged(variant):
+        model, trained = real(variant)
+        with torch.no_grad():
+            next(model.parameters()).add_(1e-3)
+        return model, trained
+
+    monkeypatch.setattr(weights, "load_model", nudged)
+    assert weights_hash("tiny") != tiny  # other weights, other hash
+    file = tmp_path / "tiny.safetensors"
+    file.write_bytes(b"one")
+    monkeypatch.setattr("fastuss_fx.render.weights_id.shipped_weights_path", lambda variant: file)
+    first = weights_hash("tiny")
+    file.write_bytes(b"two")
+    assert first.startswith("file-sha256:") and weights_hash("tiny") != first
+
+
+@pytest.mark.parametrize("engine, exported", [("onnx", True), ("torch", False)])
+def test_the_driver_exports_the_graphs_before_workers_start(tmp_path, monkeypatch, engine, exported):
+    from fastuss_fx.render import runner
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FASTUSS_CACHE", str(cache))
+    variant = tmp_path / "tiny-here.yaml"  # a model no other test loaded: its graphs are not cached yet
+    variant.write_text(resources.files("fastuss_fx.variants").joinpath("tiny.yaml").read_text())
+    write(tmp_path / "in" / "a.wav", seed=0)
+    seen = []
+    monkeypatch.setattr(runner, "_run_on_ray", lambda *args: seen.append(sorted(cache.glob("*/manifest.json"))))
+    runner.render([tmp_path / "in"], tmp_path / "out", "remove_music", model=str(variant), engine=engine,
+                  allow_untrained=True, progress=False)
+    assert len(seen) == 1 and len(seen[0]) == (1 if exported else 0)
+
+
+def test_render_never_imports_the_command_line():
+    """Imports point downwards: ``commands`` uses ``render`` (and ``fastuss_fx.outputs``), never the reverse."""
+    import fastuss_fx.render
+
+    for file in sorted(Path(fastuss_fx.render.__file__).parent.glob("*.py")):
+        tree = ast.parse(file.read_text())
+        names = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        names |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        upward = sorted(n for n in names if n.split(".")[:2] in (["fastuss_fx", "commands"], ["fastuss_fx", "cli"]))
+        assert not upward, f"render/{file.name} imports {upward}"
+
+
+def test_bad_engine_fails_before_any_work(tmp_path, capsys):
+    write(tmp_path / "in" / "a.wav", seed=0)
+    assert main(render_args([tmp_path / "in"], tmp_path / "out", "--engine", "onnx-int8")) == 2
+    assert "engine 'onnx-int8' needs a causal model" in capsys.readouterr().err
+    assert not (tmp_path / "out" / MANIFEST_NAME).exists()
 
 
 def test_expand_inputs_mirrors_relative_paths_and_skips_the_output_folder(tmp_path):

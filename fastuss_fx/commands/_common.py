@@ -1,4 +1,7 @@
-"""Shared pieces of the ``separate`` and ``stems`` commands: options, processor, files, progress."""
+"""Shared pieces of the CLI commands: options, processor, output lines and files, progress.
+
+Output folders and names live in ``fastuss_fx.outputs`` (the render driver uses them too).
+"""
 
 from __future__ import annotations
 
@@ -19,12 +22,16 @@ def add_processing_args(parser: argparse.ArgumentParser, default_preset: str | N
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output file, or folder for several inputs")
     parser.add_argument("--mode", choices=("offline", "realtime"), help="override the preset's mode")
     parser.add_argument("--model", help="override the model variant (name or .yaml)")
-    parser.add_argument("--engine", choices=("onnx", "onnx-int8", "torch"), default="onnx",
-                        help="onnxruntime, onnxruntime with the int8 step graph (causal models), or torch (default: %(default)s)")
+    add_engine_arg(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--bit-depth", choices=("16", "24", "32f"),
                         help="PCM output depth: 16/24-bit integer or 32-bit float (WAV); default: the input's")
     add_untrained_arg(parser)
+
+
+def add_engine_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", choices=("onnx", "onnx-int8", "torch"), default="onnx",
+                        help="onnxruntime, onnxruntime with the int8 step graph (causal models), or torch (default: %(default)s)")
 
 
 def add_untrained_arg(parser: argparse.ArgumentParser) -> None:
@@ -76,17 +83,6 @@ def check_bit_depth_fits(args: argparse.Namespace, targets: list[Path]) -> None:
                 )
 
 
-def output_folder(path: Path) -> Path:
-    """Create ``path`` (and parents) if needed; a clear error when that is impossible."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise PermissionError(f"cannot create output folder {path}: {err.strerror or err}") from None
-    if not path.is_dir():
-        raise NotADirectoryError(f"output {path} is not a folder")
-    return path
-
-
 def run_with_progress(work: Callable[[Callable[[int, int], None]], Any], label: str, seconds: float) -> Any:
     """Run ``work(progress)`` under a tqdm bar in audio seconds (hidden when stderr is not a TTY)."""
     from tqdm import tqdm
@@ -98,13 +94,6 @@ def run_with_progress(work: Callable[[Callable[[int, int], None]], Any], label: 
             bar.refresh()
 
         return work(progress)
-
-
-def output_suffix(source: Path) -> str:
-    """Keep the input's format when pedalboard can write it, else WAV."""
-    from fastuss_fx.io import WRITE_SUFFIXES
-
-    return source.suffix.lower() if source.suffix.lower() in WRITE_SUFFIXES else ".wav"
 
 
 def io_errors(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:

@@ -6,7 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from fastuss_fx.commands._common import add_untrained_arg, io_errors, output_folder, run_with_progress
+from fastuss_fx.commands._common import add_untrained_arg, io_errors, run_with_progress
+from fastuss_fx.outputs import output_folder
 
 logger = logging.getLogger(__name__)
 

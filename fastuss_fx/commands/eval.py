@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from fastuss_fx.data.tasks import get_tasks
     from fastuss_fx.train.checkpoint import load_model
     from fastuss_fx.train.distributed import pick_device
-    from fastuss_fx.runtime.loader import onnx_backend_for_model
+    from fastuss_fx.engines import onnx_backend_for_model
     from fastuss_fx.train.evaluate import backend_separator, evaluate, format_table, identity, model_separator
 
     if args.examples < 1 or args.seconds <= 0:

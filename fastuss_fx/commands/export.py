@@ -13,15 +13,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("export", help="export ONNX graphs (offline or causal streaming) for other runtimes")
     parser.add_argument("variants", nargs="*", default=list(DEFAULT_MODELS.values()), help="variants or YAML files (default: %(default)s)")
     parser.add_argument("-o", "--out", type=Path, required=True, help="output folder (one sub-folder per variant)")
-    parser.add_argument("--hops-per-step", type=int, default=1, help="hops per streaming step (default: %(default)s)")
+    parser.add_argument("--hops-per-step", type=int, default=1, help="STFT hops per streaming step: fewer graph calls, latency grows by a hop per extra hop (default: %(default)s)")
     parser.add_argument("--weights", type=Path, help="a weights file to export instead of the shipped/default weights")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from fastuss_fx.export import export_model
-    from fastuss_fx.model.backend import load_model
-    from fastuss_fx.weights import load_weights
+    from fastuss_fx.weights import load_model, load_weights
 
     if args.hops_per_step < 1:
         raise ValueError(f"--hops-per-step must be >= 1, got {args.hops_per_step}")

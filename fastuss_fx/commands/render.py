@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from fastuss_fx.commands._common import add_untrained_arg, io_errors
+from fastuss_fx.commands._common import add_engine_arg, add_untrained_arg, io_errors
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--stems", action="store_true", help="write a folder of stems per input instead of the mix")
     parser.add_argument("--mode", choices=("offline", "realtime"), help="override the preset's mode")
     parser.add_argument("--model", help="override the model variant (name or .yaml)")
+    add_engine_arg(parser)
     parser.add_argument("--address", help="Ray cluster to join (default: a local Ray on this machine)")
     parser.add_argument("--workers", type=int, metavar="N", help="Ray workers (default: one per CPU)")
     parser.add_argument("--threads", type=int, default=1, metavar="N", help="CPU threads per worker (default: 1)")
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from fastuss_fx.render import render
 
     s = render(
-        args.inputs, args.output, args.preset, stems=args.stems, mode=args.mode, model=args.model,
+        args.inputs, args.output, args.preset, stems=args.stems, mode=args.mode, model=args.model, engine=args.engine,
         address=args.address, workers=args.workers, threads=args.threads, overwrite=args.overwrite, limit=args.limit,
         allow_untrained=args.allow_untrained,
     )

@@ -12,12 +12,11 @@ from fastuss_fx.commands._common import (
     build_processor,
     check_bit_depth_fits,
     io_errors,
-    output_folder,
-    output_suffix,
     report_written,
     run_with_progress,
     write_output,
 )
+from fastuss_fx.outputs import mix_output, output_folder
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +34,7 @@ def plan(inputs: list[Path], output: Path, preset_name: str, overwrite: bool) ->
     to_folder = len(inputs) > 1 or output.is_dir() or str(output).endswith(("/", "\\"))
     pairs = []
     for source in inputs:
-        target = output / f"{source.stem}_{preset_name}{output_suffix(source)}" if to_folder else output
+        target = output / mix_output(Path(source.name), preset_name) if to_folder else output
         pairs.append((source, target))
     targets = [t for _, t in pairs]
     if len(set(targets)) != len(targets):

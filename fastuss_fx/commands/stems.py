@@ -12,12 +12,11 @@ from fastuss_fx.commands._common import (
     build_processor,
     check_bit_depth_fits,
     io_errors,
-    output_folder,
-    output_suffix,
     report_written,
     run_with_progress,
     write_output,
 )
+from fastuss_fx.outputs import output_folder, stem_outputs
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         raise NotADirectoryError(f"output {folder} is a file; stems go into a folder")
     jobs = []
     for source in inputs:
-        targets = {name: folder / source.stem / f"{name}{output_suffix(source)}" for name in processor.stems}
+        targets = {name: folder / rel for name, rel in stem_outputs(Path(source.name), processor.stems).items()}
         for target in targets.values():
             check_output(target, inputs, args.overwrite)
         jobs.append((source, targets))

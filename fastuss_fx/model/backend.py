@@ -1,27 +1,23 @@
 """The torch model behind the runtime's ``Backend`` protocol (numpy in, numpy out).
 
 Matches ``fastuss_fx.runtime.backend`` by shape only; it does not import the runtime.
+Building a variant's model (weights) and its backend is ``fastuss_fx.engines``' job.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
-from functools import lru_cache
-from pathlib import Path
+
 import numpy as np
 import torch
 
-from fastuss_fx.config import load_variant
-from fastuss_fx.pretrained import UNTRAINED_SEED
 from fastuss_fx.model.tuss import TUSS
-
-logger = logging.getLogger(__name__)
 
 
 class TorchBackend:
     """Run a ``TUSS`` model on numpy float32 arrays; ``trained`` says whether weights were loaded.
 
+    The backend owns ``model`` (it is put in eval mode): pass ``model.inference_copy()`` to keep yours.
     Causal models also offer ``initial_state``/``stream`` (hop-by-hop with explicit state).
     """
 
@@ -63,26 +59,3 @@ def wrap_model(model: TUSS, *, trained: bool = True) -> TorchBackend:
     """The right backend class for a model (streaming methods only for causal models)."""
     cls = CausalTorchBackend if model.config.causal else TorchBackend
     return cls(model, trained=trained)
-
-
-def load_model(variant: str | Path) -> tuple[TUSS, bool]:
-    """(fused eval model, trained?) for a variant name or file: shipped weights, else a seeded random init."""
-    model = None
-    if not str(variant).endswith((".yaml", ".yml")):
-        from fastuss_fx.weights import load_default
-
-        model = load_default(str(variant))
-    trained = model is not None
-    if model is None:
-        logger.info("no trained weights for %s; building it with random weights", variant)
-        with torch.random.fork_rng():
-            torch.manual_seed(UNTRAINED_SEED)
-            model = TUSS(load_variant(variant))
-    return model.eval().fuse(), trained
-
-
-@lru_cache(maxsize=4)
-def load_backend(variant: str | Path) -> TorchBackend:
-    """Torch backend for a variant name or variant file (cached per variant)."""
-    model, trained = load_model(variant)
-    return wrap_model(model, trained=trained)

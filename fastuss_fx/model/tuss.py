@@ -12,6 +12,7 @@ carrying explicit state so that ``stream`` over hops equals ``forward`` over the
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import torch
@@ -211,6 +212,10 @@ class TUSS(nn.Module):
         return names
 
     # ------------------------------------------------------------------ misc
+    def inference_copy(self) -> TUSS:
+        """A fused eval-mode deep copy; this model (weights, branches, train/eval mode) is left as it is."""
+        return copy.deepcopy(self).eval().fuse()
+
     @torch.no_grad()
     def fuse(self) -> TUSS:
         """Fold train-time branches and norm gains into plain layers (inference form); returns self."""

@@ -1,8 +1,9 @@
 """The render manifest: one JSON file in the output folder, rewritten atomically as results arrive.
 
-Each entry records an input (path, size, mtime), the settings it was rendered with, its outputs
-(relative to the output folder), its status (``pending``, ``done``, ``failed``) and the error.
-A rerun skips an entry that is ``done`` with the same input, settings and outputs on disk.
+Each entry records an input (path, size, mtime), the settings (engine included) and the weights'
+hash it was rendered with, its outputs (relative to the output folder), its status (``pending``,
+``done``, ``failed``) and the error. A rerun skips an entry that is ``done`` with the same input,
+settings and weights and its outputs on disk.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class Manifest:
         return cls(path, data["entries"])
 
     def is_done(self, key: str, record: dict[str, Any], folder: Path) -> bool:
-        """Whether ``key`` finished with exactly ``record`` (input, settings, outputs) and its outputs exist."""
+        """Whether ``key`` finished with exactly ``record`` (input, settings, weights, outputs), outputs on disk."""
         entry = self.entries.get(key)
         if entry is None or entry.get("status") != "done":
             return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+import warnings
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -12,8 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from fastuss_fx.cpus import available_cpus
+from fastuss_fx.outputs import mix_output, output_folder, stem_outputs
 from fastuss_fx.render.inputs import expand_inputs
+from fastuss_fx.render.lock import render_lock
 from fastuss_fx.render.manifest import Manifest, fingerprint
+from fastuss_fx.render.weights_id import weights_hash
 from fastuss_fx.render.worker import Job, Settings, Worker
 
 logger = logging.getLogger(__name__)
@@ -47,19 +51,17 @@ class RenderSummary:
 
 def output_paths(rel: Path, preset_name: str, stem_names: Sequence[str] | None) -> dict[str, Path]:
     """Outputs of one input, relative to the output folder, named as ``fastuss separate``/``stems`` name them."""
-    from fastuss_fx.commands._common import output_suffix
-
-    suffix = output_suffix(rel)
-    if stem_names is None:
-        return {"mix": rel.parent / f"{rel.stem}_{preset_name}{suffix}"}
-    return {name: rel.parent / rel.stem / f"{name}{suffix}" for name in stem_names}
+    return {"mix": mix_output(rel, preset_name)} if stem_names is None else stem_outputs(rel, stem_names)
 
 
 def plan(
     sources: list[tuple[Path, Path]], out_dir: Path, settings: Settings, preset_name: str,
-    stem_names: Sequence[str] | None, manifest: Manifest, overwrite: bool = False,
+    stem_names: Sequence[str] | None, manifest: Manifest, overwrite: bool = False, weights: str | None = None,
 ) -> tuple[list[Job], int]:
     """Jobs still to do (marked ``pending`` in the manifest) and the number skipped as done.
+
+    An input counts as done only if it was rendered with the same settings and ``weights``
+    (see ``weights_hash``): new weights re-render everything.
 
     Raises:
         FileExistsError: an output exists that no earlier run of this input wrote (without ``overwrite``).
@@ -72,7 +74,7 @@ def plan(
         source = source.resolve()
         key = f"{kind}:{source}"
         outputs = {name: str(p) for name, p in output_paths(rel, preset_name, stem_names).items()}
-        record = {"input": str(source), **fingerprint(source), "settings": settings.record(),
+        record = {"input": str(source), **fingerprint(source), "settings": settings.record(), "weights": weights,
                   "outputs": sorted(outputs.values())}
         if not overwrite and manifest.is_done(key, record, out_dir):
             skipped += 1
@@ -87,7 +89,7 @@ def plan(
 
 def render(
     inputs: Sequence[str | Path], out_dir: str | Path, preset: str | Path, *, stems: bool = False,
-    mode: str | None = None, model: str | None = None, address: str | None = None,
+    mode: str | None = None, model: str | None = None, engine: str = "onnx", address: str | None = None,
     workers: int | None = None, threads: int = 1, overwrite: bool = False, limit: int | None = None,
     progress: bool = True, allow_untrained: bool = False,
 ) -> RenderSummary:
@@ -95,9 +97,13 @@ def render(
 
     Args:
         inputs: folders (recursive), globs or files; outputs mirror their relative paths.
-        out_dir: output folder; holds the manifest (``fastuss-render.json``).
+        out_dir: output folder; holds the manifest (``fastuss-render.json``) and, during the run,
+            the lock (``.render.lock``) that keeps a second driver out.
         preset: shipped preset name or preset file; ``mode``/``model`` override it.
         stems: write one folder of stems per input instead of the processed mix.
+        engine: ``"onnx"``, ``"onnx-int8"`` or ``"torch"``, as for ``FasTUSS``. The ONNX graphs are
+            exported once, here, before the workers start (into this machine's cache; workers on
+            other machines export into theirs unless ``FASTUSS_CACHE`` is shared).
         address: Ray cluster to join (``None``: a local Ray on this machine, or the one already
             running in this process). Inputs and ``out_dir`` must be visible to every node.
         workers: Ray actors (default: all CPUs Ray offers, divided by ``threads``).
@@ -107,9 +113,9 @@ def render(
 
     Raises:
         ValueError, FileNotFoundError, FileExistsError: bad arguments, found before any work starts.
+        RenderLocked: another driver is rendering into ``out_dir``.
         RuntimeError: the Ray workers could not start.
     """
-    from fastuss_fx.commands._common import output_folder
     from fastuss_fx.presets import load_preset
 
     start = time.perf_counter()
@@ -120,18 +126,36 @@ def render(
     out = output_folder(Path(out_dir)).resolve()
     if model is not None and Path(model).is_file():
         model = str(Path(model).resolve())  # workers may run elsewhere
-    settings = Settings(load_preset(preset), mode=mode, model=model, threads=threads, allow_untrained=allow_untrained)
-    stem_names = settings.build().stems if stems else None  # checks the overrides; the model loads lazily
+    settings = Settings(load_preset(preset), mode=mode, model=model, engine=engine, threads=threads,
+                        allow_untrained=allow_untrained)
+    processor = settings.build()  # checks the overrides and the engine; the model loads lazily
+    stem_names = processor.stems if stems else None
     sources = expand_inputs(list(inputs), exclude=out)
-    manifest = Manifest.load(out)
-    jobs, skipped = plan(sources, out, settings, Path(preset).stem, stem_names, manifest, overwrite)
-    manifest.save()
-    todo = jobs if limit is None else jobs[: max(0, limit)]
-    summary = RenderSummary(skipped=skipped, left=len(jobs) - len(todo), manifest=manifest.path)
-    if todo:
-        _run_on_ray(todo, settings, manifest, summary, address, workers, threads, progress)
+    with render_lock(out):
+        manifest = Manifest.load(out)
+        weights = weights_hash(processor.model)
+        jobs, skipped = plan(sources, out, settings, Path(preset).stem, stem_names, manifest, overwrite, weights)
+        manifest.save()
+        todo = jobs if limit is None else jobs[: max(0, limit)]
+        summary = RenderSummary(skipped=skipped, left=len(jobs) - len(todo), manifest=manifest.path)
+        if todo:
+            warm_export(processor)
+            _run_on_ray(todo, settings, manifest, summary, address, workers, threads, progress)
     summary.wall_seconds = time.perf_counter() - start
     return summary
+
+
+def warm_export(processor: Any) -> None:
+    """Export the processor's ONNX graphs into the cache now, once, so workers starting together
+    only load them (instead of each exporting the same graphs). Nothing to do for ``engine="torch"``.
+
+    Warnings (untrained weights) are left to the workers, which report them once.
+    """
+    if processor.engine == "torch":
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        processor.backend  # builds (and caches) the exported graphs
 
 
 def _run_on_ray(
@@ -148,7 +172,8 @@ def _run_on_ray(
     actors: list[Any] = []
     try:
         begin = time.perf_counter()
-        count = _worker_count(ray.cluster_resources().get("CPU", 0), workers, threads, len(jobs))
+        cpus = ray.cluster_resources().get("CPU", 0)
+        count = _worker_count(cpus, workers, threads, len(jobs))
         # A worker killed mid-job (e.g. by Ray's out-of-memory monitor) restarts and retries the job;
         # an input that keeps killing its worker is recorded as failed after the retries.
         actor_cls = ray.remote(num_cpus=threads, max_restarts=4, max_task_retries=2)(Worker)
@@ -160,6 +185,9 @@ def _run_on_ray(
         for message in sorted({m for w in warned for m in w}):
             logger.warning("%s", message)
         summary.workers, summary.startup_seconds = len(actors), time.perf_counter() - begin
+        nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
+        logger.info("%d workers of %d threads ready in %.1f s on a Ray cluster of %g CPUs on %d nodes",
+                    len(actors), threads, summary.startup_seconds, cpus, nodes)
         queue, inflight = deque(jobs), {}
 
         def submit(actor: Any) -> None:

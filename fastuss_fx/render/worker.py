@@ -22,6 +22,7 @@ class Settings:
     preset: Preset
     mode: str | None = None
     model: str | None = None
+    engine: str = "onnx"
     threads: int = 1
     allow_untrained: bool = False
 
@@ -30,13 +31,15 @@ class Settings:
 
     def record(self) -> dict[str, Any]:
         """The settings as the manifest stores them: a rerun with other settings redoes the work."""
-        return {"preset": self.preset.to_dict(), **self.overrides(), **({"allow_untrained": True} if self.allow_untrained else {})}
+        untrained = {"allow_untrained": True} if self.allow_untrained else {}
+        return {"preset": self.preset.to_dict(), **self.overrides(), "engine": self.engine, **untrained}
 
     def build(self) -> Any:
-        """The processor ``fastuss separate`` would build for the same preset and overrides."""
+        """The processor ``fastuss separate`` would build for the same preset, overrides and engine."""
         from fastuss_fx.processor import FasTUSS
 
-        return FasTUSS.from_preset(self.preset, threads=self.threads, allow_untrained=self.allow_untrained, **self.overrides())
+        return FasTUSS.from_preset(self.preset, engine=self.engine, threads=self.threads,
+                                   allow_untrained=self.allow_untrained, **self.overrides())
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,10 @@ class OnnxBackend:
 class OnnxStreamingBackend:
     """The causal step graph with its state carried in Python (a list of numpy arrays).
 
+    ``hop_samples``, what ``stream`` takes a multiple of, is one step of the graph:
+    ``hops_per_step`` STFT hops (``stft_hop_samples`` each). Streams over an export with more
+    hops per step run fewer, larger graph calls and lag by ``stft_hop_samples`` more per extra hop.
+
     One session per stream shape (channels, prompts), opened by ``initial_state`` with every
     dynamic axis fixed: onnxruntime then folds the graph's shape arithmetic away, which
     removes about half of the nodes each hop runs.
@@ -88,10 +92,11 @@ class OnnxStreamingBackend:
         self.sample_rate = int(self.manifest["sample_rate"])
         self.trained = trained
         self.causal = True
-        self.latency_samples = int(self.manifest["latency_samples"])
-        self.hop_samples = int(entry["hop"])
+        self.stft_hop_samples = int(entry["hop"])
         self.step_samples = int(entry["step_samples"])
+        self.hop_samples = self.step_samples  # the protocol's stream granularity
         self.stream_delay_samples = int(entry["stream_delay_samples"])
+        self.latency_samples = self.stream_delay_samples + self.step_samples - 1
         self.prompt_table = np.load(folder / entry["prompt_vectors_file"])
         self.step_file = folder / (entry["int8"] if int8 else entry)["step_file"]
         self.threads, self.providers = threads, providers

@@ -1,4 +1,4 @@
-"""Evaluation on the fixed validation set: SI-SDR and SDR (and their improvements) per task and prompt.
+"""Evaluation on the fixed validation set: SI-SDR and SNR (and their improvements) per task and prompt.
 
 Each source is scored against its target, and so is the mixture itself (the identity
 baseline), so the improvement (``si_sdri``) is what the model adds. ``oracle`` feeds the
@@ -21,6 +21,7 @@ import torch
 
 from fastuss_fx.data.dataset import Batch
 from fastuss_fx.data.tasks import Task
+from fastuss_fx.metrics import si_sdr, snr
 from fastuss_fx.train.loss import pit_loss
 
 logger = logging.getLogger(__name__)
@@ -28,24 +29,9 @@ logger = logging.getLogger(__name__)
 Separator = Callable[[torch.Tensor, list[list[str]]], torch.Tensor]
 """(mixture [B, N], prompts per example) -> estimates [B, S, N]."""
 ORACLE_MIN_DB = 60.0
-_EPS = 1e-12
-METRICS = ("si_sdr", "si_sdri", "sdr", "sdri")
+METRICS = ("si_sdr", "si_sdri", "snr", "snri")
 Z95 = 1.959964
 """Normal quantile of a two-sided 95 % interval."""
-
-
-def si_sdr(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Scale-invariant SDR (dB) over the last axis, zero-mean signals."""
-    estimate = estimate - estimate.mean(-1, keepdim=True)
-    target = target - target.mean(-1, keepdim=True)
-    scale = (estimate * target).sum(-1, keepdim=True) / (target.pow(2).sum(-1, keepdim=True) + _EPS)
-    projection = scale * target
-    return 10 * torch.log10((projection.pow(2).sum(-1) + _EPS) / ((estimate - projection).pow(2).sum(-1) + _EPS))
-
-
-def sdr(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Signal-to-distortion ratio as plain SNR (dB) over the last axis (no allowed filtering)."""
-    return 10 * torch.log10((target.pow(2).sum(-1) + _EPS) / ((target - estimate).pow(2).sum(-1) + _EPS))
 
 
 def identity(mixture: torch.Tensor, prompts: list[list[str]]) -> torch.Tensor:
@@ -76,11 +62,12 @@ def backend_separator(backend: Any) -> Separator:
 
 
 def score_batch(estimates: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:
-    """One record per source of every example: prompt, SI-SDR and SDR of estimate and of mixture."""
+    """One record per source of every example: prompt, SI-SDR and SNR of estimate and of mixture."""
     _, perm = pit_loss(estimates, batch.targets, batch.mixture, batch.prompts)
     targets = torch.gather(batch.targets, 1, perm[:, :, None].expand_as(batch.targets).to(batch.targets.device))
     mixture = batch.mixture[:, None, :].expand_as(targets)
-    scores = {"si_sdr": si_sdr(estimates, targets), "sdr": sdr(estimates, targets), "si_sdr_mix": si_sdr(mixture, targets), "sdr_mix": sdr(mixture, targets)}
+    est, ref, mix = (x.detach().double().cpu().numpy() for x in (estimates, targets, mixture))
+    scores = {"si_sdr": si_sdr(ref, est), "snr": snr(ref, est), "si_sdr_mix": si_sdr(ref, mix), "snr_mix": snr(ref, mix)}
     records = []
     for b, prompts in enumerate(batch.prompts):
         for s, prompt in enumerate(prompts):
@@ -88,7 +75,7 @@ def score_batch(estimates: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:
                 continue
             record = {"task": batch.name, "prompt": prompt, "example": b, **{k: float(v[b, s]) for k, v in scores.items()}}
             record["si_sdri"] = record["si_sdr"] - record["si_sdr_mix"]
-            record["sdri"] = record["sdr"] - record["sdr_mix"]
+            record["snri"] = record["snr"] - record["snr_mix"]
             records.append(record)
     return records
 
@@ -120,8 +107,8 @@ def evaluate(separate: Separator, batches: Sequence[Batch], tasks: Sequence[Task
 
     Returns:
         ``{"tasks": {task: {"main": {...}, "sources": {prompt: {...}}}}, "prompts": {prompt: {...}},
-        "oracle_min_si_sdr": dB}``; each ``{...}`` holds mean ``si_sdr``, ``si_sdri``, ``sdr``,
-        ``sdri``, ``si_sdr_mix`` (the baseline), ``count`` (sources), ``mixtures`` (n), and
+        "oracle_min_si_sdr": dB}``; each ``{...}`` holds mean ``si_sdr``, ``si_sdri``, ``snr``,
+        ``snri``, ``si_sdr_mix`` (the baseline), ``count`` (sources), ``mixtures`` (n), and
         ``si_sdri_ci95`` (half-width of the 95 % interval; None for one mixture) with
         ``si_sdri_low`` / ``si_sdri_high``.
 
@@ -156,12 +143,12 @@ def evaluate(separate: Separator, batches: Sequence[Batch], tasks: Sequence[Task
 
 def format_table(result: dict[str, Any]) -> str:
     """A plain-text table: one line per task main target and per task source, then per prompt."""
-    header = f"{'task / prompt':<28}{'SI-SDR':>9}{'SI-SDRi':>9}{'± 95%':>8}{'SDR':>9}{'SDRi':>9}{'mix SI-SDR':>12}{'n':>6}{'sources':>9}"
+    header = f"{'task / prompt':<28}{'SI-SDR':>9}{'SI-SDRi':>9}{'± 95%':>8}{'SNR':>9}{'SNRi':>9}{'mix SI-SDR':>12}{'n':>6}{'sources':>9}"
     lines = [header, "-" * len(header)]
 
     def line(label: str, m: dict[str, Any]) -> str:
         half = "" if m.get("si_sdri_ci95") is None else f"{m['si_sdri_ci95']:.2f}"
-        return f"{label:<28}{m['si_sdr']:9.2f}{m['si_sdri']:9.2f}{half:>8}{m['sdr']:9.2f}{m['sdri']:9.2f}{m['si_sdr_mix']:12.2f}{m.get('mixtures', 0):6d}{m['count']:9d}"
+        return f"{label:<28}{m['si_sdr']:9.2f}{m['si_sdri']:9.2f}{half:>8}{m['snr']:9.2f}{m['snri']:9.2f}{m['si_sdr_mix']:12.2f}{m.get('mixtures', 0):6d}{m['count']:9d}"
 
     for name, task in result["tasks"].items():
         lines.append(line(f"{name} (main)", task["main"]))

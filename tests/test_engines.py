@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fastuss_fx import FasTUSS
-from fastuss_fx.runtime.loader import load_onnx_backend
+from fastuss_fx.engines import load_onnx_backend
 from fastuss_fx.runtime.onnx import OnnxBackend, OnnxStreamingBackend
 
 
@@ -75,3 +75,16 @@ def test_threads_parameter():
     assert fx.backend.session.get_session_options().intra_op_num_threads == 2
     with pytest.raises(ValueError, match="threads.*0"):
         FasTUSS(["speech"], model="tiny", allow_untrained=True, threads=0)
+
+
+@pytest.mark.parametrize("engine", ["onnx", "torch"])
+def test_a_given_model_is_left_as_it_is(engine):
+    from fastuss_fx.model import TUSS
+
+    model = TUSS.from_variant("tiny-causal")  # training form, train mode
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    fx = FasTUSS(["speech"], mode="realtime", model=model, engine=engine)
+    out = fx((0.1 * np.random.default_rng(0).standard_normal((1, 2000))).astype(np.float32), 48000)
+    assert out.shape == (1, 2000) and model.training
+    assert model.state_dict().keys() == state.keys()
+    assert all((model.state_dict()[k] == v).all() for k, v in state.items())
