@@ -114,8 +114,9 @@ class StreamingResampler:
     one call.
     """
 
-    def __init__(self, source_rate: float, target_rate: float, channels: int) -> None:
+    def __init__(self, source_rate: float, target_rate: float, channels: int, quality: Resample.Quality = RESAMPLE_QUALITY) -> None:
         self.source_rate, self.target_rate, self.channels = float(source_rate), float(target_rate), channels
+        self.quality = quality
         self._inner: list[StreamResampler] = []
         self.reset()
 
@@ -132,7 +133,7 @@ class StreamingResampler:
         self._inner = []
         if not self.identity:
             self._inner = [
-                StreamResampler(self.source_rate, self.target_rate, 1, RESAMPLE_QUALITY) for _ in range(self.channels)
+                StreamResampler(self.source_rate, self.target_rate, 1, self.quality) for _ in range(self.channels)
             ]
 
     def process(self, audio: np.ndarray) -> np.ndarray:
@@ -161,7 +162,10 @@ def resampled_length(num_samples: int, source_rate: float, target_rate: float) -
     return int(round(num_samples * target_rate / source_rate))
 
 
-def resample(audio: np.ndarray, source_rate: float, target_rate: float, num_samples: int | None = None) -> np.ndarray:
+def resample(
+    audio: np.ndarray, source_rate: float, target_rate: float, num_samples: int | None = None,
+    quality: Resample.Quality = RESAMPLE_QUALITY,
+) -> np.ndarray:
     """Resample a whole ``(C, N)`` clip; the result is aligned and has ``num_samples`` samples.
 
     The clip is followed by zeros (not flushed) so the result equals what a stream fed the same
@@ -172,7 +176,7 @@ def resample(audio: np.ndarray, source_rate: float, target_rate: float, num_samp
     if source_rate == target_rate:
         out = audio
     else:
-        resampler = StreamingResampler(source_rate, target_rate, audio.shape[0])
+        resampler = StreamingResampler(source_rate, target_rate, audio.shape[0], quality)
         pad = int(math.ceil(resampler.input_latency + 4 + 2 * source_rate / target_rate))
         parts = [resampler.process(audio)]
         got = parts[0].shape[-1]

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 
 from fastuss_fx.atomic import atomic_path
+from fastuss_fx.audio import resample
+from fastuss_fx.io import decode_mono
 from fastuss_fx.prompts import PROMPTS
 
 logger = logging.getLogger(__name__)
@@ -129,32 +131,11 @@ def manifest_path(path: str | Path) -> Path:
 
 
 def load_clip(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Decode an audio file to mono float32 at ``sample_rate`` (channels averaged, resampled if needed).
-
-    Uses ``soundfile`` (the ``train`` extra; it reads Ogg Opus) when installed, else
-    ``pedalboard.io`` (WAV, FLAC, MP3, Ogg Vorbis, but no Opus).
-    """
-    try:
-        import soundfile as sf
-    except ImportError:
-        from pedalboard.io import AudioFile
-
-        with AudioFile(str(path)) as f:
-            audio, rate = f.read(f.frames).mean(axis=0), int(f.samplerate)
-    else:
-        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
-        audio = audio.mean(axis=1)
+    """Decode an audio file to mono float32 at ``sample_rate`` (channels averaged, resampled if needed)."""
+    audio, rate = decode_mono(path)
     if rate != sample_rate:
-        audio = _resample(audio, rate, sample_rate)
+        audio = resample(audio[None], rate, sample_rate)[0]
     return np.ascontiguousarray(audio, dtype=np.float32)
-
-
-def _resample(audio: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
-    from pedalboard.io import StreamResampler
-
-    resampler = StreamResampler(rate, sample_rate, 1)
-    out = np.concatenate([resampler.process(audio[None]), resampler.process(None)], axis=1)[0]
-    return out.astype(np.float32)
 
 
 CACHE_MODES = ("int16", "float32", "mmap", "none")

@@ -17,7 +17,8 @@ from fastuss_fx.data.build.midi import STEMS, StemRouter, stem_of
 from fastuss_fx.data.build.noise import NOISE_KINDS, noise
 from fastuss_fx.data.build.packages import PackageStore
 from fastuss_fx.data.build.recipes.midi_stems import song_windows
-from fastuss_fx.data.build.signal import SAMPLE_RATE, cut_points, decode, gate_segments, to_48k, trim
+from fastuss_fx.data.build.signal import SAMPLE_RATE, cut_points, gate_segments, to_48k, trim
+from fastuss_fx.io import decode_mono as decode
 from fastuss_fx.data.build.tts import note_name, singing_score
 from fastuss_fx.data.build.writer import CorpusWriter
 from fastuss_fx.data.manifest import ClipStore, read_manifest, split_for

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from fastuss_fx.data.build.signal import SAMPLE_RATE, decode
+from fastuss_fx.data.build.signal import SAMPLE_RATE
+from fastuss_fx.io import decode_mono
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def render(midi: Any, soundfont: str | Path, *, fluidsynth: str = "fluidsynth", 
                               capture_output=True, text=True)
         if done.returncode != 0 or not wav.is_file():
             raise RuntimeError(f"fluidsynth failed on {soundfont}: {done.stderr.strip()[-300:]}")
-        audio, rate = decode(wav)
+        audio, rate = decode_mono(wav)
     if rate != SAMPLE_RATE:
         raise RuntimeError(f"fluidsynth wrote {rate} Hz, expected {SAMPLE_RATE}")
     return audio

@@ -1,4 +1,4 @@
-"""Audio steps of the corpus recipes: decode, resample to 48 kHz mono, gate silence, cut.
+"""Audio steps of the corpus recipes: resample to 48 kHz mono, gate silence, cut (decoding is ``fastuss_fx.io.decode_mono``).
 
 Everything here is numpy over mono float32 arrays; the segment functions return sample
 ranges ``(start, stop)`` so callers can keep stems aligned by cutting them the same way.
@@ -6,42 +6,18 @@ ranges ``(start, stop)`` so callers can keep stems aligned by cutting them the s
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
+from pedalboard import Resample
+
+from fastuss_fx.audio import resample
 
 SAMPLE_RATE = 48000
+CORPUS_RESAMPLE_QUALITY = Resample.Quality.WindowedSinc16
+"""Half the taps of playback-quality resampling: ~2.5x faster on hours of audio, stop band still far below the noise of the sources."""
 FRAME_S = 0.05
 """RMS frame of the silence gate (50 ms)."""
-
-
-def decode(path: str | Path | bytes, start_s: float = 0.0, duration_s: float | None = None) -> tuple[np.ndarray, int]:
-    """Read (part of) an audio file as mono float32 at its native rate; returns ``(audio, rate)``.
-
-    ``path`` may also be the bytes of a whole file (e.g. an MP3 entry of a game archive).
-    Uses ``soundfile`` when installed (it reads Ogg Opus and MP3 too), else ``pedalboard.io``
-    (WAV, FLAC, MP3, Ogg Vorbis).
-    """
-    source = io.BytesIO(path) if isinstance(path, (bytes, bytearray)) else str(path)
-    try:
-        import soundfile as sf
-    except ImportError:
-        from pedalboard.io import AudioFile
-
-        with AudioFile(source) as f:
-            rate = int(f.samplerate)
-            f.seek(min(int(start_s * rate), f.frames))
-            frames = f.frames - f.tell() if duration_s is None else min(int(duration_s * rate), f.frames - f.tell())
-            audio = f.read(frames).mean(axis=0)
-    else:
-        with sf.SoundFile(source) as f:
-            rate = f.samplerate
-            if start_s > 0:
-                f.seek(min(int(start_s * rate), f.frames))
-            frames = -1 if duration_s is None else int(duration_s * rate)
-            audio = f.read(frames, dtype="float32", always_2d=True).mean(axis=1)
-    return np.ascontiguousarray(audio, dtype=np.float32), rate
 
 
 def read_raw_u8(path: str | Path) -> np.ndarray:
@@ -50,75 +26,18 @@ def read_raw_u8(path: str | Path) -> np.ndarray:
     return ((data.astype(np.float32) - 128.0) / 128.0).astype(np.float32)
 
 
-def duration_of(path: str | Path) -> float:
-    """Length of an audio file in seconds (header only)."""
-    try:
-        import soundfile as sf
-    except ImportError:
-        from pedalboard.io import AudioFile
-
-        with AudioFile(str(path)) as f:
-            return f.frames / f.samplerate
-    return float(sf.info(str(path)).duration)
-
-
 def to_48k(audio: np.ndarray, rate: float, highpass_hz: float = 20.0) -> np.ndarray:
-    """Resample mono ``audio`` from ``rate`` to 48 kHz (``fft_resample``) and remove DC / rumble."""
+    """Resample mono ``audio`` from ``rate`` to 48 kHz (the package's resampler) and remove DC / rumble."""
     from pedalboard import HighpassFilter
 
     if rate <= 0:
         raise ValueError(f"sample rate must be positive, got {rate!r}")
     audio = np.asarray(audio, dtype=np.float32)
     if rate != SAMPLE_RATE and len(audio):
-        audio = fft_resample(audio, rate, SAMPLE_RATE)
+        audio = resample(audio[None], rate, SAMPLE_RATE, quality=CORPUS_RESAMPLE_QUALITY)[0]
     if highpass_hz > 0 and len(audio):
         audio = HighpassFilter(highpass_hz)(audio[None], SAMPLE_RATE)[0]
     return np.ascontiguousarray(audio, dtype=np.float32)
-
-
-def fft_resample(audio: np.ndarray, rate: float, target: int, pad_s: float = 0.05) -> np.ndarray:
-    """Band-limited resampling of a whole clip in the frequency domain (ideal low-pass at the lower Nyquist).
-
-    The clip is zero-padded by ``pad_s`` on both sides (so the FFT's wrap-around does not
-    join its ends) to a length whose resampled length is a whole number when ``target/rate``
-    is a ratio of small integers (any audio rate); the output has ``round(len * target / rate)``
-    samples. About 50× faster than a streaming windowed-sinc resampler on these clip lengths.
-    """
-    from fractions import Fraction
-
-    ratio = Fraction(target) / Fraction(rate).limit_denominator(100000)
-    up, down = ratio.numerator, ratio.denominator
-    if down > 100000:  # an odd rate: resample on a length grid that is only approximately exact
-        up, down = round(float(ratio) * 1000), 1000
-    n = len(audio)
-    pad = -(-int(pad_s * rate) // down) * down
-    length = _smooth(-(-(n + 2 * pad) // down)) * down
-    out_length = length * up // down
-    spectrum = np.fft.rfft(np.pad(np.asarray(audio, np.float64), (pad, length - n - pad)))
-    bins = min(len(spectrum), out_length // 2 + 1)
-    resampled = np.zeros(out_length // 2 + 1, np.complex128)
-    resampled[:bins] = spectrum[:bins]
-    if out_length < length and out_length % 2 == 0:  # downsampling: the new Nyquist bin must be real
-        resampled[-1] = resampled[-1].real
-    out = np.fft.irfft(resampled, out_length) * (out_length / length)
-    start = pad * up // down
-    return out[start:start + round(n * up / down)].astype(np.float32)
-
-
-def _smooth(n: int) -> int:
-    """The smallest 5-smooth number (2^a 3^b 5^c) >= ``n``: FFT lengths that stay fast."""
-    best = 1 << max(n - 1, 0).bit_length()
-    five = 1
-    while five < best:
-        three = five
-        while three < best:
-            size = three
-            while size < n:
-                size *= 2
-            best = min(best, size)
-            three *= 3
-        five *= 5
-    return best
 
 
 def frame_db(audio: np.ndarray, frame: int) -> np.ndarray:

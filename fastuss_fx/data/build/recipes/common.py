@@ -13,7 +13,8 @@ import numpy as np
 
 from fastuss_fx.data.build.config import BuildConfig
 from fastuss_fx.data.build.packages import PackageStore
-from fastuss_fx.data.build.signal import SAMPLE_RATE, decode, duration_of, to_48k, trim
+from fastuss_fx.data.build.signal import SAMPLE_RATE, to_48k, trim
+from fastuss_fx.io import audio_duration, decode_mono
 from fastuss_fx.data.build.writer import CorpusWriter
 
 logger = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ def long_windows(ctx: BuildContext, role: str, source: str, files: Sequence[tupl
                     continue
                 seen.add(digest)
             try:
-                duration = duration_of(path)
+                duration = audio_duration(path)
             except Exception as err:  # an unreadable file is skipped, not fatal
                 logger.info("%s: skip %s (%s)", source, orig, err)
                 continue
@@ -99,7 +100,7 @@ def long_windows(ctx: BuildContext, role: str, source: str, files: Sequence[tupl
             if not min_s <= duration <= max_s or (round_ > 0 and duration < 3 * window):
                 continue
             low = min(skip_start_s, max(duration - window, 0.0))
-            audio, rate = decode(path, rng.uniform(low, max(duration - window, low)), window)
+            audio, rate = decode_mono(path, rng.uniform(low, max(duration - window, low)), window)
             writer.emit(role, source, path.stem, to_48k(audio, rate), rng, orig=orig, native_rate=rate, licence=licence)
 
 
@@ -110,7 +111,7 @@ def _content_key(item: Path | bytes) -> str:
 def sequences(ctx: BuildContext, role: str, source: str, files: Sequence[tuple[Path | bytes, str]], licence: str | Callable[[str], str], *,
               group: Callable[[str], str] = lambda orig: "all", split_by: str = "group", gap_s: tuple[float, float] = (0.12, 0.6),
               target_s: tuple[float, float] = (5.0, 12.0), min_rate: int = 0, min_s: float = 0.05,
-              gain_range: tuple[float, float] = (1.0, 1.0), reader: Callable[[Path | bytes], tuple[np.ndarray, int]] = decode) -> None:
+              gain_range: tuple[float, float] = (1.0, 1.0), reader: Callable[[Path | bytes], tuple[np.ndarray, int]] = decode_mono) -> None:
     """Short files (utterances, one-shots) trimmed and strung together with gaps shorter than the gate's.
 
     ``files`` holds ``(item, orig)``: a path or the bytes of a file, which ``reader`` decodes.

@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 
 from fastuss_fx.data.build.recipes.common import BuildContext, Recipe, long_windows, sequences
-from fastuss_fx.data.build.signal import duration_of
+from fastuss_fx.io import audio_duration
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def _licence_of(package: str, licence: str, spec: FileSpec, orig: str) -> str:
 def _duration(path: Path) -> float:
     """Seconds of ``path``, or NaN (fails every range test) when it cannot be read."""
     try:
-        return duration_of(path)
+        return audio_duration(path)
     except Exception:
         return float("nan")
 

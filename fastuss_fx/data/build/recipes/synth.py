@@ -12,7 +12,8 @@ import numpy as np
 from fastuss_fx.data.build import tts
 from fastuss_fx.data.build.noise import NOISE_KINDS, noise
 from fastuss_fx.data.build.recipes.common import BuildContext, Recipe, SourceUnavailable
-from fastuss_fx.data.build.signal import SAMPLE_RATE, decode, to_48k
+from fastuss_fx.data.build.signal import SAMPLE_RATE, to_48k
+from fastuss_fx.io import decode_mono
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def _speak(ctx: BuildContext, source: str, command: Callable[[str, Path, np.rand
             continue
         if not _run(cmd, stdin) or not wav.is_file():
             continue
-        audio, rate = decode(wav)
+        audio, rate = decode_mono(wav)
         wav.unlink()
         writer.emit("speech", source, f"{source}{i:04d}", to_48k(audio, rate), rng, orig=orig, native_rate=rate, group=voice,
                     split=split, licence=TTS_LICENCE[source], extra={"generator": " ".join(a for a in cmd if a not in (text, str(wav), "-o", "-w")), "text": text})
@@ -97,7 +98,7 @@ def run_singing(ctx: BuildContext) -> None:
         score.write_text(tts.singing_score(rng))
         if not _run(["text2wave", "-mode", "singing", str(score), "-o", str(wav)]) or not wav.is_file():
             continue
-        audio, rate = decode(wav)
+        audio, rate = decode_mono(wav)
         wav.unlink()
         shift = float(rng.uniform(0.9, 1.6))
         writer.emit("vocals", source, f"song{i:03d}", to_48k(audio, rate * shift), rng, orig=orig, native_rate=rate,
