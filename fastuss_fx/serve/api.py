@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fastuss_fx.serve.jobs import JobQueue, mix_stems, read_checked
+from fastuss_fx.serve.prompts import free_preset
 
 EXPORT_FORMATS = (".wav", ".flac")
 
@@ -38,6 +39,8 @@ class ServeConfig:
     port: int = 8765
     token: str | None = None
     max_upload_bytes: int = 200 * 1024 * 1024
+    idle_timeout: float = 60.0
+    """Seconds a connection may wait on the client (a browser gone without closing its socket)."""
     engine: str = "onnx"
     model: str | None = None
     allow_untrained: bool = False
@@ -104,6 +107,20 @@ class App:
         found = [(load_preset(n), False) for n in list_presets()] + [(load_preset(p), True) for p in saved.values()]
         return {"presets": [{**p.to_dict(), "saved": s, "yaml": yaml.safe_dump(p.to_dict(), sort_keys=False)} for p, s in found]}
 
+    def job_preset(self, request: dict[str, Any]) -> tuple[Any, str]:
+        """What a job runs, and its name: ``request["preset"]`` (a preset name) or ``request["prompts"]``
+        (a free prompt list, checked by the preset schema)."""
+        has_preset, has_prompts = request.get("preset") not in (None, ""), request.get("prompts") is not None
+        if has_preset == has_prompts:
+            raise HTTPError(400, "give either 'preset' (a preset name) or 'prompts' (a list of prompts)")
+        if has_preset:
+            return self.preset_source(request["preset"]), str(request["preset"])
+        try:
+            preset = free_preset(request["prompts"])
+        except ValueError as err:
+            raise HTTPError(400, str(err)) from None
+        return preset, preset.name
+
     def preset_source(self, name: Any) -> str | Path:
         """What ``FasTUSS.from_preset`` gets for a preset name from the page: a shipped name or a saved file."""
         from fastuss_fx.presets import list_presets
@@ -164,7 +181,7 @@ class App:
         return {"file": file_id, "name": name, "rate": rate, "channels": audio.shape[0], "seconds": audio.shape[-1] / rate}
 
     def submit(self, request: dict[str, Any]) -> dict[str, Any]:
-        preset, mode = self.preset_source(request.get("preset")), request.get("mode") or None
+        (preset, preset_name), mode = self.job_preset(request), request.get("mode") or None
         if mode not in (None, "offline", "realtime"):
             raise HTTPError(400, f"unknown mode {mode!r}; choose offline or realtime")
         if request.get("file"):
@@ -186,7 +203,7 @@ class App:
         else:
             raise HTTPError(400, "give 'file' (an upload id) or 'pick' (a file name in the folder)")
         try:
-            job = self.jobs.submit(source, label, preset, mode, name=str(request["preset"]))
+            job = self.jobs.submit(source, label, preset, mode, name=preset_name)
         except ValueError as err:
             raise HTTPError(400, str(err)) from None
         return job.to_dict()

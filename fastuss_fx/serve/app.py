@@ -5,9 +5,11 @@ Routes (all JSON unless noted; with a token, every ``/api/`` request carries ``?
 - ``GET /`` the page; ``GET /static/NAME`` its script and style (package files, no CDN).
 - ``GET /api/presets`` (shipped and saved, with YAML); ``POST /api/presets`` ``{"yaml"}`` validates and
   saves one (``GET /api/presets/NAME.yaml`` gives the file for ``fastuss separate -p``).
-- ``GET /api/files`` (audio files directly in FOLDER); ``GET /api/config`` (the upload limit).
+- ``GET /api/files`` (audio files directly in FOLDER); ``GET /api/config`` (the upload limit, the
+  prompt vocabulary).
 - ``POST /api/upload`` raw file bytes (``X-Filename`` is only shown, never a path) -> ``{"file": id}``.
-- ``POST /api/jobs`` ``{"file"|"pick", "preset", "mode"}`` -> job; ``GET /api/jobs/ID``;
+- ``POST /api/jobs`` ``{"file"|"pick", "preset"|"prompts", "mode"}`` -> job (``prompts``: a list such
+  as ``["speech", "sfx"]``, checked by the preset schema); ``GET /api/jobs/ID`` (``progress`` 0-1);
   ``POST /api/jobs/ID/cancel``.
 - ``GET /api/jobs/ID/audio/NAME.wav`` a stem or ``original`` (WAV).
 - ``POST /api/jobs/ID/export`` ``{"gains": {stem: linear}, "format": "wav"|"flac"}`` -> ``{"url"}``;
@@ -15,7 +17,9 @@ Routes (all JSON unless noted; with a token, every ``/api/`` request carries ``?
   ``GET /api/exports/NAME`` the file.
 
 The work behind each route is ``api.App``'s; uploads over ``max_upload_bytes`` are refused from
-their Content-Length, before they are read (and drained, so the page gets the message).
+their Content-Length, before they are read (and drained, so the page gets the message). A client
+that goes away mid-request (a closed browser) ends only its own connection's thread: a body cut
+short stores nothing, and a connection idle for ``idle_timeout`` seconds is closed.
 """
 
 from __future__ import annotations
@@ -26,11 +30,13 @@ import logging
 import mimetypes
 import os
 import re
+import sys
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from fastuss_fx.prompts import MAX_PROMPTS, PROMPTS
 from fastuss_fx.serve.api import App, HTTPError, ServeConfig, static_files
 
 __all__ = ["App", "HTTPError", "Handler", "ServeConfig", "Server", "make_server"]
@@ -50,6 +56,10 @@ class Handler(BaseHTTPRequestHandler):
     def app(self) -> App:
         return self.server.app  # type: ignore[attr-defined]
 
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.app.config.idle_timeout)  # a silent client frees its thread
+
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s %s", self.address_string(), format % args)
 
@@ -60,6 +70,13 @@ class Handler(BaseHTTPRequestHandler):
         self._handle("POST")
 
     def _handle(self, method: str) -> None:
+        try:
+            self._answer(method)
+        except (ConnectionError, TimeoutError) as err:  # the client went away: nobody to answer
+            self.close_connection = True
+            logger.debug("%s went away during %s %s: %s", self.address_string(), method, self.path, err)
+
+    def _answer(self, method: str) -> None:
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         try:
@@ -68,6 +85,8 @@ class Handler(BaseHTTPRequestHandler):
             self._route(method, url.path)
         except HTTPError as err:
             self._json({"error": str(err)}, err.status)
+        except (ConnectionError, TimeoutError):
+            raise
         except Exception as err:  # a bug or an OS error answers 500; the server keeps serving
             logger.exception("request %s %s failed", method, url.path)
             self._json({"error": f"server error: {err}"}, 500)
@@ -95,7 +114,8 @@ class Handler(BaseHTTPRequestHandler):
             raise HTTPError(404, "not found")
         api = parts[1:]
         if method == "GET" and api == ["config"]:
-            return self._json({"max_upload_bytes": app.config.max_upload_bytes, "folder": app.config.folder is not None})
+            return self._json({"max_upload_bytes": app.config.max_upload_bytes, "folder": app.config.folder is not None,
+                               "prompts": list(PROMPTS), "max_prompts": MAX_PROMPTS})
         if method == "GET" and api == ["presets"]:
             return self._json(app.presets())
         if method == "POST" and api == ["presets"]:
@@ -153,7 +173,11 @@ class Handler(BaseHTTPRequestHandler):
         if length > limit:
             self._discard(length)
             raise HTTPError(413, f"the file is too large: {length / 1e6:.1f} MB, the limit is {limit / 1e6:.1f} MB")
-        return self.rfile.read(length)
+        body = self.rfile.read(length)
+        if len(body) < length:  # the client closed its side early: keep nothing of it
+            self.close_connection = True
+            raise HTTPError(400, f"the request was cut short: {len(body)} of {length} bytes arrived")
+        return body
 
     def _discard(self, length: int, most: int = 1 << 30) -> None:
         """Read and drop a refused body (so the client sees the answer, not a broken pipe); past
@@ -201,6 +225,14 @@ class Server(ThreadingHTTPServer):
     def __init__(self, config: ServeConfig) -> None:
         self.app = App(config)
         super().__init__((config.host, config.port), Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client gone between requests is routine (debug log); anything else is logged with its traceback."""
+        err = sys.exc_info()[1]
+        if isinstance(err, (ConnectionError, TimeoutError)):
+            logger.debug("%s went away: %s", client_address, err)
+        else:
+            logger.exception("connection from %s failed", client_address)
 
     def url(self) -> str:
         host, port = self.server_address[:2]

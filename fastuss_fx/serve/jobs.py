@@ -3,7 +3,7 @@
 A job reads its input with ``fastuss_fx.io.read_audio``, runs ``FasTUSS.from_preset(...).separate``
 (the code path of ``fastuss stems``) and writes every stem, and the original, as WAV into its own
 folder under the work folder. Jobs run one at a time, in order; results are cached per
-(file hash, preset, mode, model, engine), so the same request twice reuses the first job.
+(file hash, preset or prompts, mode, model, engine), so the same request twice reuses the first job.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from fastuss_fx.presets import Preset
+from fastuss_fx.serve.prompts import preset_key
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +48,8 @@ class Job:
     channels: int = 0
     seconds: float = 0.0
     model: str = ""
-    preset_source: str | Path = ""
+    prompts: list[str] = field(default_factory=list)
+    preset_source: Any = ""
     cancel: threading.Event = field(default_factory=threading.Event)
 
     def to_dict(self) -> dict[str, Any]:
@@ -53,6 +57,7 @@ class Job:
             "id": self.id, "label": self.label, "preset": self.preset, "mode": self.mode, "state": self.state,
             "progress": round(self.progress, 4), "error": self.error, "stems": self.stems, "rate": self.rate,
             "channels": self.channels, "seconds": round(self.seconds, 3), "model": self.model,
+            "prompts": self.prompts,
         }
 
     def stem_path(self, name: str) -> Path:
@@ -115,11 +120,11 @@ class JobQueue:
         self._worker = threading.Thread(target=self._work, name="fastuss-serve-jobs", daemon=True)
         self._worker.start()
 
-    def processor(self, preset: str | Path, mode: str | None) -> Any:
+    def processor(self, preset: str | Path | Preset, mode: str | None) -> Any:
         """A ``FasTUSS`` for ``preset`` (kept, so models load once); raises ValueError for bad presets."""
         from fastuss_fx.processor import FasTUSS
 
-        key = (preset, mode)
+        key = (preset_key(preset), mode)
         with self._plock:
             if key in self._processors:
                 return self._processors[key]
@@ -131,21 +136,22 @@ class JobQueue:
             self._processors[key] = FasTUSS.from_preset(preset, **overrides)
             return self._processors[key]
 
-    def submit(self, source: Path, label: str, preset: str | Path, mode: str | None = None, name: str | None = None) -> Job:
+    def submit(self, source: Path, label: str, preset: str | Path | Preset, mode: str | None = None,
+               name: str | None = None) -> Job:
         """Queue a job (or return the cached one for the same file, preset and model).
 
-        ``preset`` is a shipped preset's name or a preset file (whose content must not change);
-        ``name`` is what the page calls it.
+        ``preset`` is a shipped preset's name, a preset file (whose content must not change) or a
+        ``Preset`` (free prompts); ``name`` is what the page calls it.
         """
         processor = self.processor(preset, mode)  # bad preset/mode: ValueError now, not in the worker
-        key = (file_hash(source), str(preset), processor.mode, processor.model_name, self.engine)
+        key = (file_hash(source), preset_key(preset), processor.mode, processor.model_name, self.engine)
         with self._lock:
             cached = self._jobs.get(self._cache.get(key, ""))
             if cached is not None and cached.state in ("queued", "running", "done"):
                 return cached
             job_id = uuid.uuid4().hex[:16]
             job = Job(job_id, source, label, name or str(preset), mode, self.folder / job_id,
-                      model=processor.model_name, preset_source=preset)
+                      model=processor.model_name, prompts=list(processor.prompts), preset_source=preset)
             self._jobs[job_id] = job
             self._cache[key] = job_id
         self._queue.put(job)

@@ -1,11 +1,13 @@
-"""Fixtures: a served folder and a ``fastuss serve`` server in a thread (tiny untrained model, torch engine)."""
+"""Fixtures: a served folder, a ``fastuss serve`` server in a thread (tiny untrained model, torch
+engine), and one headless Chromium for the browser tests (skipped without one, except in CI)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
-from serve_helpers import RATE, Client, start, tone
+from serve_helpers import RATE, Client, browser_missing, chrome, start, tone
 
 from fastuss_fx.io import write_audio
 from fastuss_fx.serve import ServeConfig
@@ -34,3 +36,15 @@ def server(folder: Path, tmp_path: Path):
 @pytest.fixture
 def client(server) -> Client:
     return Client(server.url())
+
+
+@pytest.fixture(scope="session")
+def browser():
+    missing = browser_missing()
+    if missing:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"browser tests must run in CI: {missing}")
+        pytest.skip(missing)
+    driver = chrome()
+    yield driver
+    driver.quit()

@@ -1,18 +1,24 @@
-"""Helpers for the ``fastuss serve`` tests: a test tone, a JSON client, a server in a thread."""
+"""Helpers for the ``fastuss serve`` tests: a test tone, a JSON client, a server in a thread, a browser."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 
 from fastuss_fx.serve import ServeConfig, make_server
 
 RATE = 16000
+MICRO = Path(__file__).with_name("micro.yaml")
+"""A smaller untrained variant than ``tiny`` (coarse STFT, short windows): a 60-s file in seconds."""
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
 
 
 def tone(seconds: float = 0.5, rate: int = RATE) -> np.ndarray:
@@ -66,3 +72,57 @@ def start(config: ServeConfig):
     return server, thread
 
 
+
+
+def handler_threads() -> int:
+    """How many request-handler threads (one per open connection) are alive."""
+    return sum("process_request_thread" in t.name for t in threading.enumerate())
+
+
+def worker_threads() -> int:
+    """How many job-worker threads are alive (every server has one)."""
+    return sum(t.name == "fastuss-serve-jobs" for t in threading.enumerate())
+
+
+def settle(count, want: int, timeout: float = 5.0) -> int:
+    """Poll ``count()`` until it is at most ``want`` (threads end a little after their socket); the last value."""
+    end = time.monotonic() + timeout
+    while (n := count()) > want and time.monotonic() < end:
+        time.sleep(0.05)
+    return n
+
+
+def browser_missing() -> str | None:
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install -e '.[dev]')"
+    if not CHROMIUM or not DRIVER:
+        return "chromium and chromedriver are not installed (apt-get install chromium chromium-driver)"
+    return None
+
+
+def chrome():
+    """A new headless Chromium session (Selenium); call ``quit()`` on it."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                 "--autoplay-policy=no-user-gesture-required", "--window-size=1200,900"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
+
+
+def wait_for(driver, script: str, timeout: float = 90.0, allow_error: bool = False):
+    """Poll ``script`` until it returns something true; fail at once if the page shows an error."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = driver.execute_script(script)
+        if value:
+            return value
+        error = driver.execute_script("return mixer.error")
+        assert allow_error or not error, f"the page shows an error: {error}"
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for: {script}; page error: {driver.execute_script('return mixer.error')}")

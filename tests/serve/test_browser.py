@@ -3,8 +3,9 @@
 Opens the page, uploads the bundled example's mix, runs ``dialog_only``, waits for the stems, checks
 that playback advances on the AudioContext clock, that mute/solo change the exported mix as
 expected (against ``FasTUSS.process``, the path of ``fastuss separate``, with the same gains), that
-a corrupt upload shows its error; saves ``mixer.png`` in the test's tmp folder (also to ``$FASTUSS_SCREENSHOT`` when set). Skipped where no
-browser is installed, except in CI (``CI=true``), where a missing browser fails the test.
+a corrupt upload shows its error; saves ``mixer.png`` in the test's tmp folder (also to
+``$FASTUSS_SCREENSHOT`` when set). The ``browser`` fixture (conftest) skips where no browser is
+installed, except in CI (``CI=true``).
 """
 
 from __future__ import annotations
@@ -16,46 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from serve_helpers import Client, start
+from serve_helpers import Client, start, wait_for
 
 from fastuss_fx.io import read_audio, write_audio
 from fastuss_fx.presets import load_preset
 from fastuss_fx.serve import ServeConfig
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
-
-
-def _browser_missing() -> str | None:
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed (pip install -e '.[dev]')"
-    if not CHROMIUM or not DRIVER:
-        return "chromium and chromedriver are not installed (apt-get install chromium chromium-driver)"
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser():
-    missing = _browser_missing()
-    if missing:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"browser tests must run in CI: {missing}")
-        pytest.skip(missing)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                 "--autoplay-policy=no-user-gesture-required", "--window-size=1200,900"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
-    yield driver
-    driver.quit()
 
 
 @pytest.fixture
@@ -69,19 +37,6 @@ def example_server(tmp_path: Path):
     server.shutdown()
     server.close()
     thread.join(5)
-
-
-def wait_for(driver, script: str, timeout: float = 90.0, allow_error: bool = False):
-    """Poll ``script`` until it returns something true; fail at once if the page shows an error."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = driver.execute_script(script)
-        if value:
-            return value
-        error = driver.execute_script("return mixer.error")
-        assert allow_error or not error, f"the page shows an error: {error}"
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for: {script}; page error: {driver.execute_script('return mixer.error')}")
 
 
 def click_stem(driver, stem: str, button: str) -> None:

@@ -29,7 +29,9 @@ def test_page_and_static_files_are_served(client: Client):
     status, presets = client.get("/api/presets")
     assert "dialog_only" in [p["name"] for p in presets["presets"]]
     assert client.get("/api/files")[1] == {"files": ["clip.wav"]}
-    assert client.get("/api/config")[1] == {"max_upload_bytes": 2_000_000, "folder": True}
+    vocabulary = ["speech", "sfx", "sfxbg", "drums", "bass", "vocals", "other", "musicbg"]
+    assert client.get("/api/config")[1] == {"max_upload_bytes": 2_000_000, "folder": True, "max_prompts": 8,
+                                            "prompts": vocabulary}
 
 
 def test_upload_separate_stems_and_export_match_the_library(client: Client, server, tmp_path: Path):
@@ -89,6 +91,33 @@ def test_preset_must_be_a_shipped_name_not_a_path(client: Client, tmp_path: Path
     for preset in (str(tmp_path / "evil.yaml"), "../evil.yaml", "nope"):
         status, body = client.post("/api/jobs", {"pick": "clip.wav", "preset": preset})
         assert status == 400 and "unknown preset" in body["error"]
+
+
+def test_free_prompts_run_without_a_preset(client: Client, server, folder: Path):
+    from fastuss_fx.serve.prompts import free_preset
+
+    status, job = client.post("/api/jobs", {"pick": "clip.wav", "prompts": ["speech", "sfx", "speech"]})
+    assert status == 200, job
+    assert job["preset"] == "prompts:speech+sfx+speech" and job["prompts"] == ["speech", "sfx", "speech"]
+    job = client.wait(job["id"])
+    assert job["state"] == "done" and job["stems"] == ["speech_1", "sfx", "speech_2"]
+    # the stems are FasTUSS.separate with those prompts (the server's processor: untrained weights)
+    processor = server.app.jobs.processor(free_preset(["speech", "sfx", "speech"]), None)
+    reference = processor.separate(read_audio(folder / "clip.wav")[0], RATE)
+    raw = client.get(f"/api/jobs/{job['id']}/audio/sfx.wav")[1]
+    (folder.parent / "sfx.wav").write_bytes(raw)
+    np.testing.assert_allclose(read_audio(folder.parent / "sfx.wav")[0], reference["sfx"], atol=1e-4)
+    # the same prompts twice come from the cache; other prompts are another job
+    assert client.post("/api/jobs", {"pick": "clip.wav", "prompts": ["speech", "sfx", "speech"]})[1]["id"] == job["id"]
+    assert client.post("/api/jobs", {"pick": "clip.wav", "prompts": ["speech"]})[1]["id"] != job["id"]
+    # checked by the preset schema, with its messages
+    for request, message in [({"prompts": ["speech", "nope"]}, "unknown prompt 'nope'; choose from speech, sfx"),
+                             ({"prompts": []}, "non-empty list"), ({"prompts": "speech"}, "list of prompt names"),
+                             ({"prompts": ["speech"] * 9}, "at most 8 prompts"),
+                             ({"prompts": [3]}, "list of prompt names"),
+                             ({"prompts": ["speech"], "preset": "dialog_only"}, "either"), ({}, "either")]:
+        status, body = client.post("/api/jobs", {"pick": "clip.wav", **request})
+        assert status == 400 and message in body["error"], (request, body)
 
 
 @pytest.mark.parametrize("path", ["/static/../app.py", "/static/..%2fapp.py", "/api/jobs/../../etc/passwd",

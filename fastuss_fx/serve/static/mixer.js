@@ -1,7 +1,7 @@
-// fastuss stem mixer: upload, run a preset, then play every stem in sync through the Web Audio API.
-// All stems start on the same AudioContext time with the same offset, so they stay sample-aligned;
-// each has its own GainNode (gain/mute/solo) and AnalyserNode (level meter). A/B switches between
-// the stems' bus and the original.
+// fastuss stem mixer: upload, run a preset or free prompts, then play every stem in sync through the
+// Web Audio API. All stems start on the same AudioContext time with the same offset, so they stay
+// sample-aligned; each has its own GainNode (gain/mute/solo) and AnalyserNode (level meter). A/B
+// switches between the stems' bus and the original; one more AnalyserNode meters what is heard.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -9,7 +9,7 @@ const token = new URLSearchParams(location.search).get("token");
 
 const mixer = {
   ctx: null, job: null, stems: [], buffers: {}, original: null, duration: 0,
-  controls: {}, nodes: {}, stemBus: null, originalGain: null, sources: [],
+  controls: {}, nodes: {}, stemBus: null, originalGain: null, master: null, sources: [],
   playing: false, offset: 0, startedAt: 0, ab: "stems", lastExport: null, error: "",
 };
 window.mixer = mixer;
@@ -41,6 +41,18 @@ function withToken(url) {
 let presets = [];
 
 async function loadChoices() {
+  const config = await api("api/config");
+  for (const word of config.prompts) {  // the prompt vocabulary: a click adds the word to the prompt list
+    const button = document.createElement("button");
+    button.textContent = word;
+    button.dataset.word = word;
+    button.onclick = () => {
+      $("prompts").value = [...parsePrompts($("prompts").value), word].join(", ");
+      $("with-prompts").checked = true;
+      describePreset();
+    };
+    $("prompt-words").appendChild(button);
+  }
   presets = (await api("api/presets")).presets;
   $("preset").innerHTML = presets.map((p) => `<option value="${p.name}">${p.name}</option>`).join("");
   const dialog = presets.find((p) => p.name === "dialog_only");
@@ -57,13 +69,24 @@ async function loadChoices() {
 
 function describePreset() {
   const p = presets.find((x) => x.name === $("preset").value);
+  if ($("with-prompts").checked) {
+    $("preset-info").textContent = "Free prompts: one stem per prompt, named after it, all at 0 dB.";
+    return;
+  }
   $("preset-info").textContent = p ? `${p.description} Prompts: ${p.prompts.join(", ")}; stems: ${p.stems.join(", ")}.` : "";
+}
+
+// Free prompts as typed ("speech, sfx" or "speech sfx"); the server checks them with the preset schema.
+function parsePrompts(text) {
+  return text.split(/[\s,]+/).filter(Boolean);
 }
 
 async function runJob() {
   showError("");
   stop();
-  const request = { preset: $("preset").value, mode: $("mode").value || null };
+  const request = { mode: $("mode").value || null };
+  if ($("with-prompts").checked) request.prompts = parsePrompts($("prompts").value);
+  else request.preset = $("preset").value;
   const file = $("file").files[0];
   try {
     $("run").disabled = true;
@@ -139,9 +162,12 @@ async function openMixer(job) {
 function buildGraph() {
   const ctx = mixer.ctx;
   mixer.stemBus = ctx.createGain();
-  mixer.stemBus.connect(ctx.destination);
   mixer.originalGain = ctx.createGain();
-  mixer.originalGain.connect(ctx.destination);
+  mixer.master = ctx.createAnalyser();  // what is heard: the stems' bus or the original (A/B)
+  mixer.master.fftSize = 1024;
+  mixer.stemBus.connect(mixer.master);
+  mixer.originalGain.connect(mixer.master);
+  mixer.master.connect(ctx.destination);
   mixer.nodes = {};
   for (const name of mixer.stems) {
     const gain = ctx.createGain();
@@ -338,6 +364,16 @@ function seek(seconds) {
   if (wasPlaying) play();
 }
 
+// An analyser's RMS level over its last 1024 samples, as a percentage of a -60..0 dBFS scale.
+const meterData = new Float32Array(1024);
+function meterPercent(analyser) {
+  analyser.getFloatTimeDomainData(meterData);
+  let sum = 0;
+  for (const v of meterData) sum += v * v;
+  const db = 10 * Math.log10(sum / meterData.length + 1e-12);
+  return Math.max(0, Math.min(100, (db + 60) / 60 * 100));
+}
+
 function tick() {
   if (mixer.ctx && mixer.duration) {
     const t = position();
@@ -345,14 +381,10 @@ function tick() {
     if (document.activeElement !== $("seek")) $("seek").value = t;
     $("time").textContent = `${t.toFixed(2)} / ${mixer.duration.toFixed(2)} s`;
     for (const head of document.querySelectorAll(".stem .playhead")) head.style.left = `${(t / mixer.duration) * 100}%`;
-    const data = new Float32Array(1024);
     for (const [name, c] of Object.entries(mixer.controls)) {
-      mixer.nodes[name].analyser.getFloatTimeDomainData(data);
-      let sum = 0;
-      for (const v of data) sum += v * v;
-      const db = 10 * Math.log10(sum / data.length + 1e-12);
-      c.row.querySelector(".meter div").style.height = `${Math.max(0, Math.min(100, (db + 60) / 60 * 100))}%`;
+      c.row.querySelector(".meter div").style.height = `${meterPercent(mixer.nodes[name].analyser)}%`;
     }
+    $("master-meter").firstElementChild.style.width = `${meterPercent(mixer.master)}%`;
   }
   requestAnimationFrame(tick);
 }
@@ -414,7 +446,11 @@ function presetFromSelected() {
 }
 
 function presetFromMix() {
-  const base = presets.find((x) => x.name === mixer.job.preset);
+  const job = mixer.job;
+  const base = presets.find((x) => x.name === job.preset) || (job.prompts.length && {  // free prompts
+    name: "my_prompts", description: `Prompts ${job.prompts.join(", ")}.`, prompts: job.prompts,
+    stems: job.stems, mode: job.mode || "offline", model: null,
+  });
   if (!base) {
     $("preset-message").textContent = "these stems come from no preset (e.g. a notebook); start from a preset instead";
     return;
@@ -455,7 +491,10 @@ async function savePreset() {
 
 $("run").onclick = runJob;
 $("cancel").onclick = cancelJob;
-$("preset").onchange = describePreset;
+$("preset").onchange = () => { $("with-preset").checked = true; describePreset(); };
+$("prompts").oninput = () => { $("with-prompts").checked = true; describePreset(); };
+$("with-preset").onchange = describePreset;
+$("with-prompts").onchange = describePreset;
 $("file").onchange = () => { if ($("file").files.length) $("pick").value = ""; };
 $("pick").onchange = () => { if ($("pick").value) $("file").value = ""; };
 $("play").onclick = () => (mixer.playing ? stop() : play());
