@@ -1,9 +1,9 @@
-# Quick start: `make demo` (set up + separate the bundled example), `make test` (set up + run the tests).
+# Quick start: `make demo` (set up + separate the bundled example), `make test` (set up + lint + run the tests).
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test complexity clean
+.PHONY: setup demo lint test complexity clean
 
 $(BIN)/fastuss: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,15 @@ demo: setup
 complexity: setup
 	$(BIN)/fastuss complexity
 
+# ruff (lint + format check, settings in pyproject.toml) and mypy over the package (it ships py.typed).
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy fastuss_fx
+
 # pytest exits 5 when it collects no tests; that is a failure here, not a pass.
-test: setup
+test: setup lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

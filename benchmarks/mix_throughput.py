@@ -17,7 +17,14 @@ from fastuss_fx.data.dataset import draw_batch
 from fastuss_fx.data.manifest import ClipStore
 from fastuss_fx.data.mixer import MixConfig, Mixer
 
-DRY = dict(reverb_probability=0.0, mix_lowpass_probability=0.0, bandwidth_probability=0.0, tilt_probability=0.0, clip_probability=0.0, babble_probability=0.0)
+DRY = dict(
+    reverb_probability=0.0,
+    mix_lowpass_probability=0.0,
+    bandwidth_probability=0.0,
+    tilt_probability=0.0,
+    clip_probability=0.0,
+    babble_probability=0.0,
+)
 
 
 def main() -> None:
@@ -45,7 +52,10 @@ def main() -> None:
             spent[name] += time.perf_counter() - start
     examples = args.rounds * args.batches * args.batch_size
     for name, seconds in spent.items():
-        print(f"{name:8s} {1000 * seconds / examples:7.1f} ms/example  {1000 * seconds / examples * args.batch_size:7.1f} ms/batch of {args.batch_size} x {args.seconds:g} s")
+        print(
+            f"{name:8s} {1000 * seconds / examples:7.1f} ms/example  "
+            f"{1000 * seconds / examples * args.batch_size:7.1f} ms/batch of {args.batch_size} x {args.seconds:g} s"
+        )
     print(f"ratio default/dry: {spent['default'] / spent['dry']:.2f}")
 
 

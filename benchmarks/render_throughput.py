@@ -58,20 +58,41 @@ def main() -> None:
             if s.failed:
                 raise SystemExit(f"{s.failed} file(s) failed: {s.failures[0]}")
             busy = s.wall_seconds - s.startup_seconds
-            rows.append((n, s.done, s.audio_seconds, s.wall_seconds, s.startup_seconds, s.audio_hours_per_hour,
-                         s.audio_seconds / busy if busy > 0 else 0.0))
+            rows.append(
+                (
+                    n,
+                    s.done,
+                    s.audio_seconds,
+                    s.wall_seconds,
+                    s.startup_seconds,
+                    s.audio_hours_per_hour,
+                    s.audio_seconds / busy if busy > 0 else 0.0,
+                )
+            )
     ray.shutdown()
 
-    print(f"fastuss render throughput: {args.files} x {args.seconds:g} s, {args.rate} Hz, {args.channels} ch, "
-          f"preset {args.preset}, model {args.model or 'preset default'}")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f} at the end, {time.strftime('%Y-%m-%d %H:%M')}")
+    print(
+        f"fastuss render throughput: {args.files} x {args.seconds:g} s, {args.rate} Hz, {args.channels} ch, "
+        f"preset {args.preset}, model {args.model or 'preset default'}"
+    )
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f} at the end, {time.strftime('%Y-%m-%d %H:%M')}"
+    )
     header = ("workers", "files", "audio s", "wall s", "startup s", "audio h/wall h", "excl. startup", "speedup")
     print("  ".join(f"{h:>14}" for h in header))
     base = rows[0][5]
     for n, done, audio, wall, startup, rate, steady in rows:
-        cells = (n, done, f"{audio:.0f}", f"{wall:.1f}", f"{startup:.1f}", f"{rate:.2f}", f"{steady:.2f}",
-                 f"{rate / base:.2f}x" if base else "-")
+        cells = (
+            n,
+            done,
+            f"{audio:.0f}",
+            f"{wall:.1f}",
+            f"{startup:.1f}",
+            f"{rate:.2f}",
+            f"{steady:.2f}",
+            f"{rate / base:.2f}x" if base else "-",
+        )
         print("  ".join(f"{c:>14}" for c in cells))
 
 

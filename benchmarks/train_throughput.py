@@ -32,7 +32,9 @@ PROMPTS = ["speech", "sfx", "musicbg"]
 def extract(ref: str, into: Path) -> Path:
     """``fastuss_fx`` of commit ``ref`` under ``into`` (via ``git archive``)."""
     into.mkdir(parents=True, exist_ok=True)
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "fastuss_fx"], capture_output=True, check=True).stdout
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", ref, "fastuss_fx"], capture_output=True, check=True
+    ).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     return into
 
@@ -53,7 +55,13 @@ def make_batches(path: Path, data: str, n: int, batch_size: int, seconds: float,
         example = mixer.example(np.random.default_rng([seed, i]), PROMPTS)
         mixes.append(torch.from_numpy(example.mixture))
         targets.append(torch.from_numpy(example.targets))
-    torch.save({"mixture": torch.stack(mixes).unflatten(0, (n, batch_size)), "targets": torch.stack(targets).unflatten(0, (n, batch_size))}, path)
+    torch.save(
+        {
+            "mixture": torch.stack(mixes).unflatten(0, (n, batch_size)),
+            "targets": torch.stack(targets).unflatten(0, (n, batch_size)),
+        },
+        path,
+    )
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -97,7 +105,12 @@ def worker(args: argparse.Namespace) -> None:
         elif command[0] == "eval":
             model.eval()
             with torch.no_grad():
-                held = [pit_loss(model(data["mixture"][i], prompts), data["targets"][i], data["mixture"][i], prompts)[0].item() for i in range(n_train, n_train + args.held_out)]
+                held = [
+                    pit_loss(model(data["mixture"][i], prompts), data["targets"][i], data["mixture"][i], prompts)[
+                        0
+                    ].item()
+                    for i in range(n_train, n_train + args.held_out)
+                ]
             model.train()
             print(json.dumps({"held_out": sum(held) / len(held)}), flush=True)
         else:
@@ -110,7 +123,14 @@ class Trainer:
     def __init__(self, name: str, pythonpath: Path, argv: list[str]):
         self.name, self.times, self.losses = name, [], []
         env = {**os.environ, "PYTHONPATH": str(pythonpath), "OMP_NUM_THREADS": argv[argv.index("--threads") + 1]}
-        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker", *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=str(pythonpath))
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--worker", *argv],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=str(pythonpath),
+        )
         self.package = self._read()["ready"]
 
     def _read(self) -> dict:
@@ -144,8 +164,24 @@ def compare(variant: str, ref_tree: Path, batches: Path, args: argparse.Namespac
     init = batches.with_name(f"init-{variant}.pt")
     torch.manual_seed(args.seed)
     torch.save(TUSS(load_variant(variant)).state_dict(), init)
-    common = ["--variant", variant, "--batches", str(batches), "--init", str(init), "--threads", str(args.threads), "--lr", str(args.lr), "--held-out", str(args.held_out)]
-    trainers = [Trainer("reference", ref_tree, [*common, "--options", "{}"]), Trainer("new", ROOT, [*common, "--options", json.dumps(options)])]
+    common = [
+        "--variant",
+        variant,
+        "--batches",
+        str(batches),
+        "--init",
+        str(init),
+        "--threads",
+        str(args.threads),
+        "--lr",
+        str(args.lr),
+        "--held-out",
+        str(args.held_out),
+    ]
+    trainers = [
+        Trainer("reference", ref_tree, [*common, "--options", "{}"]),
+        Trainer("new", ROOT, [*common, "--options", json.dumps(options)]),
+    ]
     print(f"  {variant}: " + ", ".join(f"{t.name} = {t.package}" for t in trainers), file=sys.stderr, flush=True)
     try:
         for trainer in trainers:  # first steps (allocation, one-off set-up) are not timed
@@ -155,7 +191,15 @@ def compare(variant: str, ref_tree: Path, batches: Path, args: argparse.Namespac
         for r in range(rounds):
             for trainer in trainers if r % 2 == 0 else trainers[::-1]:
                 trainer.run(min(args.round_steps, args.steps - r * args.round_steps))
-            print(f"  {variant} round {r + 1}/{rounds}: " + ", ".join(f"{t.name} {sum(t.times[-args.round_steps:]) / len(t.times[-args.round_steps:]):.2f} s/step" for t in trainers), file=sys.stderr, flush=True)
+            print(
+                f"  {variant} round {r + 1}/{rounds}: "
+                + ", ".join(
+                    f"{t.name} {sum(t.times[-args.round_steps :]) / len(t.times[-args.round_steps :]):.2f} s/step"
+                    for t in trainers
+                ),
+                file=sys.stderr,
+                flush=True,
+            )
         held = {t.name: t.ask("eval")["held_out"] for t in trainers}
     finally:
         for trainer in trainers:
@@ -164,8 +208,12 @@ def compare(variant: str, ref_tree: Path, batches: Path, args: argparse.Namespac
     out = {"variant": variant, "steps": args.steps + 1, "audio_seconds_trained": (args.steps + 1) * audio}
     tail = max(1, args.steps // 4)
     for t in trainers:
-        out[t.name] = {"s_per_step": sum(t.times) / len(t.times), "audio_seconds_per_second": audio * len(t.times) / sum(t.times),
-                       "train_loss_last_quarter": sum(t.losses[-tail:]) / tail, "held_out_loss": held[t.name]}
+        out[t.name] = {
+            "s_per_step": sum(t.times) / len(t.times),
+            "audio_seconds_per_second": audio * len(t.times) / sum(t.times),
+            "train_loss_last_quarter": sum(t.losses[-tail:]) / tail,
+            "held_out_loss": held[t.name],
+        }
     out["ratio"] = out["new"]["audio_seconds_per_second"] / out["reference"]["audio_seconds_per_second"]
     return out
 
@@ -183,7 +231,9 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--held-out", type=int, default=2, help="held-out batches scored after training")
-    parser.add_argument("--options", default="{}", help="JSON TrainConfig fields for the new trainer, e.g. '{\"precision\": \"bf16\"}'")
+    parser.add_argument(
+        "--options", default="{}", help='JSON TrainConfig fields for the new trainer, e.g. \'{"precision": "bf16"}\''
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--variant", help=argparse.SUPPRESS)
@@ -196,21 +246,32 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ref_tree = extract(args.ref, Path(tmp) / "ref")
         batches = Path(tmp) / "batches.pt"
-        code = "import sys; sys.argv[1:] = []; import train_throughput as b; from pathlib import Path; b.make_batches(Path(%r), %r, %d, %d, %r, %d)" % (
-            str(batches), args.data, args.steps + 1 + args.held_out, args.batch_size, args.seconds, args.seed)
+        n_batches = args.steps + 1 + args.held_out
+        code = (
+            "import sys; sys.argv[1:] = []; import train_throughput as b; from pathlib import Path; "
+            f"b.make_batches(Path({str(batches)!r}), {args.data!r}, {n_batches:d}, {args.batch_size:d}, "
+            f"{args.seconds!r}, {args.seed:d})"
+        )
         env = {**os.environ, "PYTHONPATH": f"{ref_tree}{os.pathsep}{Path(__file__).resolve().parent}"}
         subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=str(ref_tree))
         results = [compare(v, ref_tree, batches, args, json.loads(args.options)) for v in args.variants]
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    print(f"{'variant':<16}{'trainer':<11}{'s/step':>8}{'audio-s/s':>11}{'loss, last quarter':>20}{'held-out loss':>15}")
+    print(
+        f"{'variant':<16}{'trainer':<11}{'s/step':>8}{'audio-s/s':>11}{'loss, last quarter':>20}{'held-out loss':>15}"
+    )
     for r in results:
         for name in ("reference", "new"):
             m = r[name]
-            print(f"{r['variant']:<16}{name:<11}{m['s_per_step']:>8.2f}{m['audio_seconds_per_second']:>11.2f}{m['train_loss_last_quarter']:>20.2f}{m['held_out_loss']:>15.2f}")
-        print(f"{r['variant']:<16}{'ratio':<11}{'':>8}{r['ratio']:>10.2f}x   ({r['steps']} steps = {r['audio_seconds_trained']:g} audio-s each, "
-              f"{args.threads} threads, reference {args.ref})")
+            print(
+                f"{r['variant']:<16}{name:<11}{m['s_per_step']:>8.2f}{m['audio_seconds_per_second']:>11.2f}{m['train_loss_last_quarter']:>20.2f}{m['held_out_loss']:>15.2f}"
+            )
+        print(
+            f"{r['variant']:<16}{'ratio':<11}{'':>8}{r['ratio']:>10.2f}x   "
+            f"({r['steps']} steps = {r['audio_seconds_trained']:g} audio-s each, "
+            f"{args.threads} threads, reference {args.ref})"
+        )
 
 
 if __name__ == "__main__":

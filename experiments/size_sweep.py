@@ -20,9 +20,33 @@ import time
 from pathlib import Path
 
 TRAIN_FLAGS = [
-    "--batch-size", "4", "--mix-chunk-seconds", "2", "--seed", "0", "--workers", "1",
-    "--lr", "1e-3", "--min-lr", "1e-5", "--warmup-steps", "50", "--schedule", "cosine", "--ema-decay", "0.999",
-    "--eval-every", "1000000", "--checkpoint-every", "50", "--keep-best", "1", "--cache", "mmap", "--no-progress",
+    "--batch-size",
+    "4",
+    "--mix-chunk-seconds",
+    "2",
+    "--seed",
+    "0",
+    "--workers",
+    "1",
+    "--lr",
+    "1e-3",
+    "--min-lr",
+    "1e-5",
+    "--warmup-steps",
+    "50",
+    "--schedule",
+    "cosine",
+    "--ema-decay",
+    "0.999",
+    "--eval-every",
+    "1000000",
+    "--checkpoint-every",
+    "50",
+    "--keep-best",
+    "1",
+    "--cache",
+    "mmap",
+    "--no-progress",
 ]
 
 
@@ -36,9 +60,24 @@ def launch(variant: str, args: argparse.Namespace) -> subprocess.Popen:
     out = Path(args.out) / run_name(variant)
     out.mkdir(parents=True, exist_ok=True)
     command = [
-        str(Path(sys.executable).with_name("fastuss")), "train", "--variant", variant, "--data", args.data, "--out", str(out),
-        "--time-budget", str(args.minutes), "--threads", str(args.threads),
-        "--valid-tasks", *args.valid_tasks, "--valid-examples", str(args.valid_examples), "--valid-seconds", str(args.valid_seconds),
+        str(Path(sys.executable).with_name("fastuss")),
+        "train",
+        "--variant",
+        variant,
+        "--data",
+        args.data,
+        "--out",
+        str(out),
+        "--time-budget",
+        str(args.minutes),
+        "--threads",
+        str(args.threads),
+        "--valid-tasks",
+        *args.valid_tasks,
+        "--valid-examples",
+        str(args.valid_examples),
+        "--valid-seconds",
+        str(args.valid_seconds),
         *TRAIN_FLAGS,
     ]
     log = (out / "train.log").open("a")
@@ -67,7 +106,11 @@ def table(variants: list[str], args: argparse.Namespace) -> str:
         record = last_evaluation(Path(args.out) / run_name(variant))
         scores = record.get("val_si_sdri", {})
         cells = [f"{scores[t]:+.2f}" if scores.get(t) is not None else "–" for t in tasks]
-        lines.append(f"| {run_name(variant)} | {record.get('step', 0)} | {record.get('audio_hours', 0):.3f} | " + " | ".join(cells) + " |")
+        lines.append(
+            f"| {run_name(variant)} | {record.get('step', 0)} | {record.get('audio_hours', 0):.3f} | "
+            + " | ".join(cells)
+            + " |"
+        )
     return "\n".join(lines)
 
 

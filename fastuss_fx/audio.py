@@ -114,7 +114,9 @@ class StreamingResampler:
     one call.
     """
 
-    def __init__(self, source_rate: float, target_rate: float, channels: int, quality: Resample.Quality = RESAMPLE_QUALITY) -> None:
+    def __init__(
+        self, source_rate: float, target_rate: float, channels: int, quality: Resample.Quality = RESAMPLE_QUALITY
+    ) -> None:
         self.source_rate, self.target_rate, self.channels = float(source_rate), float(target_rate), channels
         self.quality = quality
         self._inner: list[StreamResampler] = []
@@ -163,7 +165,10 @@ def resampled_length(num_samples: int, source_rate: float, target_rate: float) -
 
 
 def resample(
-    audio: np.ndarray, source_rate: float, target_rate: float, num_samples: int | None = None,
+    audio: np.ndarray,
+    source_rate: float,
+    target_rate: float,
+    num_samples: int | None = None,
     quality: Resample.Quality = RESAMPLE_QUALITY,
 ) -> np.ndarray:
     """Resample a whole ``(C, N)`` clip; the result is aligned and has ``num_samples`` samples.

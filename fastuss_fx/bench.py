@@ -7,6 +7,7 @@ not tested). The matmul peak is measured in the same run with the same engine
 
 from __future__ import annotations
 
+import itertools
 import logging
 import subprocess
 import sys
@@ -52,7 +53,8 @@ def matmul_peak_gflops(threads: int, size: int = 1024, seconds: float = 1.0) -> 
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["a", "b"], ["c"])], "matmul",
+        [helper.make_node("MatMul", ["a", "b"], ["c"])],
+        "matmul",
         [helper.make_tensor_value_info(n, TensorProto.FLOAT, [size, size]) for n in ("a", "b")],
         [helper.make_tensor_value_info("c", TensorProto.FLOAT, [size, size])],
     )
@@ -74,8 +76,8 @@ def matmul_peak_gflops(threads: int, size: int = 1024, seconds: float = 1.0) -> 
 def bench_offline(variant: str, threads: int, audio_seconds: float, peak: float) -> BenchRow:
     """The offline graph over ``audio_seconds`` of noise in the processor's 6-s segments."""
     from fastuss_fx.config import load_variant
-    from fastuss_fx.model.macs import count_macs
     from fastuss_fx.engines import load_onnx_backend
+    from fastuss_fx.model.macs import count_macs
 
     config = load_variant(variant)
     backend = load_onnx_backend(variant, threads)
@@ -88,15 +90,25 @@ def bench_offline(variant: str, threads: int, audio_seconds: float, peak: float)
         backend.separate(mix, PROMPTS)
     elapsed = time.perf_counter() - start
     macs = count_macs(config, len(PROMPTS), segment).total * n_segments
-    return BenchRow(variant, "offline", threads, elapsed / (n_segments * config.reference_seconds), config.latency_ms, 2 * macs / elapsed / 1e9, peak)
+    return BenchRow(
+        variant,
+        "offline",
+        threads,
+        elapsed / (n_segments * config.reference_seconds),
+        config.latency_ms,
+        2 * macs / elapsed / 1e9,
+        peak,
+    )
 
 
-def bench_realtime(variant: str, threads: int, audio_seconds: float, peak: float, int8: bool = True, rounds: int = 5) -> list[BenchRow]:
+def bench_realtime(
+    variant: str, threads: int, audio_seconds: float, peak: float, int8: bool = True, rounds: int = 5
+) -> list[BenchRow]:
     """The causal step graph, one hop per call, timing every hop: float32 and (if ``int8``) the
     int8 graph, measured in alternating rounds so that both see the same machine load."""
     from fastuss_fx.config import load_variant
-    from fastuss_fx.model.macs import count_stream_step_macs
     from fastuss_fx.engines import load_onnx_backend
+    from fastuss_fx.model.macs import count_stream_step_macs
 
     config = load_variant(variant)
     backends = {"float32": load_onnx_backend(variant, threads)}
@@ -105,13 +117,14 @@ def bench_realtime(variant: str, threads: int, audio_seconds: float, peak: float
     hop = backends["float32"].step_samples
     n_hops = max(rounds, int(audio_seconds * config.stft.sample_rate) // hop)
     audio = (0.1 * np.random.default_rng(0).standard_normal((1, (n_hops + 20) * hop))).astype(np.float32)
-    states, times = {}, {}
+    states: dict[str, list[np.ndarray]] = {}
+    times: dict[str, list[float]] = {}
     for name, backend in backends.items():
         states[name], times[name] = backend.initial_state(1, PROMPTS), []
         for i in range(20):  # warm-up
             _, states[name] = backend.stream(audio[:, i * hop : (i + 1) * hop], states[name])
     bounds = np.linspace(0, n_hops, rounds + 1).astype(int)
-    for first, last in zip(bounds[:-1], bounds[1:]):
+    for first, last in itertools.pairwise(bounds):
         for name, backend in backends.items():
             for i in range(first, last):
                 chunk = audio[:, (i + 20) * hop : (i + 21) * hop]
@@ -123,12 +136,21 @@ def bench_realtime(variant: str, threads: int, audio_seconds: float, peak: float
     rows = []
     for name, measured in times.items():
         t = np.asarray(measured)
-        rows.append(BenchRow(
-            variant, "realtime", threads, float(t.sum() / (len(t) * hop_s)), config.latency_ms,
-            2 * macs * len(t) / t.sum() / 1e9, peak,
-            hop_ms_p50=float(np.percentile(t, 50) * 1e3), hop_ms_p99=float(np.percentile(t, 99) * 1e3),
-            hop_duration_ms=hop_s * 1e3, precision=name,
-        ))
+        rows.append(
+            BenchRow(
+                variant,
+                "realtime",
+                threads,
+                float(t.sum() / (len(t) * hop_s)),
+                config.latency_ms,
+                2 * macs * len(t) / t.sum() / 1e9,
+                peak,
+                hop_ms_p50=float(np.percentile(t, 50) * 1e3),
+                hop_ms_p99=float(np.percentile(t, 99) * 1e3),
+                hop_duration_ms=hop_s * 1e3,
+                precision=name,
+            )
+        )
     return rows
 
 
@@ -139,7 +161,8 @@ def peak_rss_offline_mb(variant: str, minutes: float, channels: int = 2) -> floa
         "warnings.simplefilter('ignore')\n"
         "from fastuss_fx import FasTUSS\n"
         f"fx = FasTUSS(['speech', 'musicbg'], {{'speech': 0.0}}, model={variant!r}, allow_untrained=True)\n"
-        f"x = (0.1 * np.random.default_rng(0).standard_normal(({channels}, int({minutes} * 60 * 48000)))).astype(np.float32)\n"
+        f"x = (0.1 * np.random.default_rng(0).standard_normal(({channels}, int({minutes} * 60 * 48000))))"
+        ".astype(np.float32)\n"
         "fx(x, 48000)\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
     )
@@ -147,7 +170,9 @@ def peak_rss_offline_mb(variant: str, minutes: float, channels: int = 2) -> floa
     return int(result.stdout.strip().splitlines()[-1]) / 1024
 
 
-def run(offline: list[str], realtime: list[str], seconds: float, threads_offline: int | None = None, int8: bool = True) -> list[BenchRow]:
+def run(
+    offline: list[str], realtime: list[str], seconds: float, threads_offline: int | None = None, int8: bool = True
+) -> list[BenchRow]:
     """Measure every requested path (realtime also with the int8 step graph, if ``int8``);
     peaks are measured once per thread count."""
     all_cores = threads_offline or available_cpus()
@@ -159,16 +184,22 @@ def run(offline: list[str], realtime: list[str], seconds: float, threads_offline
 
 
 def format_rows(rows: list[BenchRow]) -> str:
-    head = f"{'variant':<16}{'path':<10}{'weights':>8}{'threads':>8}{'RTF':>8}{'latency ms':>12}{'hop p50 ms':>12}{'hop p99 ms':>12}{'GFLOP/s':>10}{'peak':>9}{'of peak':>9}"
+    head = (
+        f"{'variant':<16}{'path':<10}{'weights':>8}{'threads':>8}{'RTF':>8}{'latency ms':>12}{'hop p50 ms':>12}"
+        f"{'hop p99 ms':>12}{'GFLOP/s':>10}{'peak':>9}{'of peak':>9}"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         p50 = f"{r.hop_ms_p50:.2f}" if r.hop_ms_p50 is not None else "-"
         p99 = f"{r.hop_ms_p99:.2f}" if r.hop_ms_p99 is not None else "-"
         lines.append(
-            f"{r.name:<16}{r.path:<10}{'int8' if r.precision == 'int8' else 'fp32':>8}{r.threads:>8}{r.rtf:>8.3f}{r.latency_ms:>12.2f}{p50:>12}{p99:>12}"
+            f"{r.name:<16}{r.path:<10}{'int8' if r.precision == 'int8' else 'fp32':>8}{r.threads:>8}{r.rtf:>8.3f}"
+            f"{r.latency_ms:>12.2f}{p50:>12}{p99:>12}"
             f"{r.gflops:>10.1f}{r.peak_gflops:>9.1f}{100 * r.peak_fraction:>8.1f}%"
         )
-    lines.append("RTF = processing s / audio s (2 prompts); peak = onnxruntime float32 matmul, same thread count, same run")
+    lines.append(
+        "RTF = processing s / audio s (2 prompts); peak = onnxruntime float32 matmul, same thread count, same run"
+    )
     lines.append("(int8 rows: float32-equivalent GFLOP/s against the same float32 peak).")
     return "\n".join(lines)
 

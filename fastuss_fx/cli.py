@@ -49,7 +49,11 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 failed work, 2 usage or input error)."""
     args = get_parser().parse_args(argv)
-    level = logging.ERROR if args.quiet else (logging.DEBUG if args.verbose > 1 else logging.INFO if args.verbose else logging.WARNING)
+    level = (
+        logging.ERROR
+        if args.quiet
+        else (logging.DEBUG if args.verbose > 1 else logging.INFO if args.verbose else logging.WARNING)
+    )
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     with warnings.catch_warnings():  # restores the warning hooks and filters when the command ends
         warnings.showwarning = _show_warning
@@ -59,7 +63,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _show_warning(
-    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: TextIO | None = None, line: Any = None
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: Any = None,
 ) -> None:
     """A warning as one plain line on stderr: ``fastuss: warning: <message>`` (no source code)."""
     text = " ".join(str(message).split())
@@ -69,7 +78,15 @@ def _show_warning(
 def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.run(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError) as err:
+    except (
+        ValueError,
+        TypeError,
+        FileNotFoundError,
+        PermissionError,
+        IsADirectoryError,
+        NotADirectoryError,
+        FileExistsError,
+    ) as err:
         print(f"fastuss {args.command}: error: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. piped into `head`

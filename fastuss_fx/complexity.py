@@ -69,7 +69,11 @@ def all_variants() -> list[Complexity]:
 
 def format_table(rows: list[Complexity], breakdown: bool = True) -> str:
     """Human-readable table (and per-module breakdown) of complexity rows."""
-    head = f"{'variant':<16}{'params':>10}" + "".join(f"{f'GMAC/s@{s}':>12}" for s in PROMPT_COUNTS) + f"{'latency ms':>12}{'causal':>8}"
+    head = (
+        f"{'variant':<16}{'params':>10}"
+        + "".join(f"{f'GMAC/s@{s}':>12}" for s in PROMPT_COUNTS)
+        + f"{'latency ms':>12}{'causal':>8}"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
@@ -83,5 +87,8 @@ def format_table(rows: list[Complexity], breakdown: bool = True) -> str:
             for module, value in sorted(r.breakdown_gmacs_per_s.items(), key=lambda kv: -kv[1]):
                 share = 100 * value / r.gmacs_per_s
                 lines.append(f"  {module:<28}{value:>8.3f}  {share:5.1f} %")
-    lines.append("\nMACs of matrix products and convolutions per second of 48 kHz audio; latency = algorithmic (non-causal: whole clip).")
+    lines.append(
+        "\nMACs of matrix products and convolutions per second of 48 kHz audio; "
+        "latency = algorithmic (non-causal: whole clip)."
+    )
     return "\n".join(lines)

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -58,7 +58,7 @@ class Example:
     def reference(self, prompt: str) -> np.ndarray | None:
         """The true source for a prompt kind, or None when the scene has no clear one."""
         names = REFERENCE_STEMS.get(prompt)
-        return None if names is None else sum(self.stems[n] for n in names)
+        return None if names is None else cast(np.ndarray, sum(self.stems[n] for n in names))
 
 
 def example_dir() -> Path:
@@ -70,10 +70,11 @@ def load_example() -> Example:
     """Read the bundled stems; the mixture is their sum (so they are exact references)."""
     from fastuss_fx.io import read_audio
 
-    stems, rate = {}, None
+    stems: dict[str, np.ndarray] = {}
+    rate: float = 0.0
     for name in EXAMPLE_STEMS:
         stems[name], rate = read_audio(example_dir() / f"{name}.ogg")
-    mixture = np.sum([stems[n] for n in EXAMPLE_STEMS], axis=0, dtype=np.float32)
+    mixture = np.asarray(np.sum([stems[n] for n in EXAMPLE_STEMS], axis=0, dtype=np.float32))
     return Example(mixture=mixture, stems=stems, sample_rate=float(rate))
 
 
@@ -90,7 +91,12 @@ def spectrogram_db(audio: np.ndarray, n_fft: int = 2048, hop: int = 512) -> np.n
 
 
 def spectrogram_figure(
-    panels: Mapping[str, np.ndarray | None], sample_rate: float, *, ncols: int = 3, range_db: float = 80.0, title: str = ""
+    panels: Mapping[str, np.ndarray | None],
+    sample_rate: float,
+    *,
+    ncols: int = 3,
+    range_db: float = 80.0,
+    title: str = "",
 ) -> Any:
     """A matplotlib ``Figure`` with one spectrogram per panel, side by side, on one colour scale.
 
@@ -107,17 +113,22 @@ def spectrogram_figure(
     fig = Figure(figsize=(4.2 * ncols, 2.8 * nrows + (0.4 if title else 0)), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True)
     image = None
-    for ax, (name, spec) in zip(axes.flat, specs.items()):
+    for ax, (name, spec) in zip(axes.flat, specs.items(), strict=False):
         if spec is None:
             ax.set_visible(False)
             continue
         seconds = (spec.shape[1] - 1) * 512 / sample_rate
         image = ax.imshow(
-            spec, origin="lower", aspect="auto", cmap="magma", vmin=top - range_db, vmax=top,
+            spec,
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            vmin=top - range_db,
+            vmax=top,
             extent=(0, seconds, 0, sample_rate / 2000),
         )
         ax.set_title(name, fontsize=10)
-    for ax in axes.flat[len(specs):]:
+    for ax in axes.flat[len(specs) :]:
         ax.set_visible(False)
     for ax in axes[:, 0]:
         ax.set_ylabel("kHz")
@@ -190,7 +201,12 @@ def run_demo(
     start = time.perf_counter()
     trained = bool(getattr(processor.backend, "trained", True))  # builds (or loads) the model now
     result = DemoResult(
-        out_dir, preset_name, processor.model_name, trained, processor.weights_note(), seconds_audio=example.mixture.shape[-1] / rate
+        out_dir,
+        preset_name,
+        processor.model_name,
+        trained,
+        processor.weights_note(),
+        seconds_audio=example.mixture.shape[-1] / rate,
     )
     result.seconds_load = time.perf_counter() - start
 
@@ -199,7 +215,7 @@ def run_demo(
     result.seconds_separate = time.perf_counter() - start
     # The preset's mix is linear in the stems: the same as ``processor.process`` without a second run.
     gains = {name: 10 ** (db / 20) for name, db in processor.mix.items()}
-    output = np.sum([g * stems[name] for name, g in gains.items()], axis=0, dtype=np.float32)
+    output = np.asarray(np.sum([g * stems[name] for name, g in gains.items()], axis=0, dtype=np.float32))
 
     (out_dir / "stems").mkdir(exist_ok=True)
     result.files["mixture"] = write_audio(out_dir / "mixture.wav", example.mixture, rate)
@@ -209,7 +225,7 @@ def run_demo(
         result.files[f"stem:{name}"] = write_audio(out_dir / "stems" / f"{name}.wav", audio, rate)
 
     references = {}
-    for prompt, name in zip(processor.prompts, processor.stems):
+    for prompt, name in zip(processor.prompts, processor.stems, strict=True):
         reference = example.reference(prompt)
         if reference is not None:
             references[name] = reference
@@ -234,6 +250,16 @@ def run_demo(
 
 
 __all__ = [
-    "EXAMPLE_SECONDS", "EXAMPLE_STEMS", "REFERENCE_STEMS", "Example", "example_dir", "load_example",
-    "si_sdr_db", "spectrogram_db", "spectrogram_figure", "save_figure", "DemoResult", "run_demo",
+    "EXAMPLE_SECONDS",
+    "EXAMPLE_STEMS",
+    "REFERENCE_STEMS",
+    "Example",
+    "example_dir",
+    "load_example",
+    "si_sdr_db",
+    "spectrogram_db",
+    "spectrogram_figure",
+    "save_figure",
+    "DemoResult",
+    "run_demo",
 ]

@@ -53,7 +53,7 @@ class ExportError(RuntimeError):
 
 
 class _Offline(nn.Module):
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: TUSS) -> None:
         super().__init__()
         self.model = model
 
@@ -62,7 +62,7 @@ class _Offline(nn.Module):
 
 
 class _StreamStep(nn.Module):
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: TUSS) -> None:
         super().__init__()
         self.model = model
 
@@ -71,7 +71,7 @@ class _StreamStep(nn.Module):
         return (out, *new_state)
 
 
-def fingerprint(model: nn.Module) -> str:
+def fingerprint(model: TUSS) -> str:
     """The cache key of ``model``'s graphs: exporter version, torch version, export source hash,
     config and weights (hash it in inference form, so a training model and its fused copy agree)."""
     digest = hashlib.sha256(key_prefix().encode())
@@ -89,8 +89,14 @@ def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outpu
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer chatter about python ints in shapes
         torch.onnx.export(
-            module, args, str(path), dynamo=False, opset_version=OPSET,
-            input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
+            module,
+            args,
+            str(path),
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes=dynamic,
         )
     onnx.checker.check_model(str(path), full_check=True)
 
@@ -100,7 +106,10 @@ def check_parity(reference: np.ndarray, estimate: np.ndarray, what: str) -> dict
     error = float(np.abs(reference - estimate).max())
     si_sdr = si_sdr_db(reference, estimate)
     if not (error <= MAX_ABS_ERROR and si_sdr >= MIN_PARITY_SISDR_DB):
-        raise ExportError(f"{what}: onnxruntime differs from torch (max abs error {error:.2e} > {MAX_ABS_ERROR:g} or SI-SDR {si_sdr:.1f} dB < {MIN_PARITY_SISDR_DB:g} dB)")
+        raise ExportError(
+            f"{what}: onnxruntime differs from torch (max abs error {error:.2e} > {MAX_ABS_ERROR:g} "
+            f"or SI-SDR {si_sdr:.1f} dB < {MIN_PARITY_SISDR_DB:g} dB)"
+        )
     return {"max_abs_error": error, "si_sdr_db": si_sdr}
 
 
@@ -121,10 +130,24 @@ def _export_offline(model: TUSS, directory: Path, check: bool) -> dict:
     path = directory / "offline.onnx"
     kinds, occurrences = _ids(["speech", "sfx"], 1)
     example = 0.1 * torch.randn(1, 3 * model.config.stft.hop + 17)
-    _export(_Offline(model), (example, kinds, occurrences), path, ["mix", "kinds", "occurrences"], ["sources"],
-            {"mix": {0: "batch", 1: "samples"}, "kinds": {0: "batch", 1: "sources"}, "occurrences": {0: "batch", 1: "sources"}, "sources": {0: "batch", 1: "sources", 2: "samples"}})
-    entry: dict = {"file": path.name, "inputs": {"mix": ["batch", "samples"], "kinds": ["batch", "sources"], "occurrences": ["batch", "sources"]},
-                   "outputs": {"sources": ["batch", "sources", "samples"]}}
+    _export(
+        _Offline(model),
+        (example, kinds, occurrences),
+        path,
+        ["mix", "kinds", "occurrences"],
+        ["sources"],
+        {
+            "mix": {0: "batch", 1: "samples"},
+            "kinds": {0: "batch", 1: "sources"},
+            "occurrences": {0: "batch", 1: "sources"},
+            "sources": {0: "batch", 1: "sources", 2: "samples"},
+        },
+    )
+    entry: dict = {
+        "file": path.name,
+        "inputs": {"mix": ["batch", "samples"], "kinds": ["batch", "sources"], "occurrences": ["batch", "sources"]},
+        "outputs": {"sources": ["batch", "sources", "samples"]},
+    }
     if check:  # another length, batch and prompt count than the traced example
         kinds, occurrences = _ids(["speech", "drums", "speech"], 2)
         mix = 0.3 * torch.randn(2, model.config.stft.sample_rate // 2 + 101)
@@ -162,19 +185,35 @@ def _export_streaming(model: TUSS, directory: Path, hops_per_step: int, check: b
     samples = hops_per_step * model.config.stft.hop
     state_in, state_out = [f"in.{n}" for n in names], [f"out.{n}" for n in names]
     dynamic = {"chunk": {0: "batch"}, "output": {0: "batch", 1: "sources"}}
-    dynamic.update({i: dict(enumerate(symbolic[n])) for i, n in zip(state_in, names)})
-    dynamic.update({o: dict(enumerate(symbolic[n])) for o, n in zip(state_out, names)})
+    dynamic.update({i: dict(enumerate(symbolic[n])) for i, n in zip(state_in, names, strict=True)})
+    dynamic.update({o: dict(enumerate(symbolic[n])) for o, n in zip(state_out, names, strict=True)})
     chunk = 0.1 * torch.randn(1, samples)
-    _export(_StreamStep(model), (chunk, *state), directory / "stream_step.onnx", ["chunk", *state_in], ["output", *state_out], _only_symbolic(dynamic))
+    _export(
+        _StreamStep(model),
+        (chunk, *state),
+        directory / "stream_step.onnx",
+        ["chunk", *state_in],
+        ["output", *state_out],
+        _only_symbolic(dynamic),
+    )
     entry: dict = {
-        "step_file": "stream_step.onnx", "prompt_vectors_file": "prompt_vectors.npy",
-        "hop": model.config.stft.hop, "hops_per_step": hops_per_step, "step_samples": samples,
+        "step_file": "stream_step.onnx",
+        "prompt_vectors_file": "prompt_vectors.npy",
+        "hop": model.config.stft.hop,
+        "hops_per_step": hops_per_step,
+        "step_samples": samples,
         "stream_delay_samples": model.stream_delay_samples,
         "latency_samples": model.stream_delay_samples + samples - 1,
         "state": [
-            {"name": n, "shape": symbolic[n], "dtype": str(t.dtype).removeprefix("torch."),
-             "initial": "prompt table" if n == "prompt_vectors" else ("masked" if n.endswith("key_bias") else "zeros")}
-            for n, t in zip(names, state)
+            {
+                "name": n,
+                "shape": symbolic[n],
+                "dtype": str(t.dtype).removeprefix("torch."),
+                "initial": "prompt table"
+                if n == "prompt_vectors"
+                else ("masked" if n.endswith("key_bias") else "zeros"),
+            }
+            for n, t in zip(names, state, strict=True)
         ],
     }
     signal = _check_signal(model, entry)
@@ -187,7 +226,7 @@ def _export_streaming(model: TUSS, directory: Path, hops_per_step: int, check: b
     return entry
 
 
-def prompt_vector_table(model: nn.Module) -> np.ndarray:
+def prompt_vector_table(model: TUSS) -> np.ndarray:
     """Causal models: every prompt vector, [kinds, occurrences, K, D] float32."""
     n_kinds, n_occurrences = model.prompt_table.shape[0], model.config.max_occurrences
     kinds = torch.arange(n_kinds).repeat_interleave(n_occurrences)[None]
@@ -197,7 +236,7 @@ def prompt_vector_table(model: nn.Module) -> np.ndarray:
     return vectors.reshape(n_kinds, n_occurrences, *vectors.shape[1:]).numpy().astype(np.float32)
 
 
-def _state_shapes(model: nn.Module) -> dict[str, list]:
+def _state_shapes(model: TUSS) -> dict[str, list]:
     """Each state tensor's shape with batch-dependent axes named (found by varying B and S)."""
     with torch.no_grad():
         probes = [model.initial_state_ids(*_ids(list(PROMPTS[:s]), b)) for b, s in ((1, 1), (2, 1), (1, 3))]
@@ -224,17 +263,21 @@ def _only_symbolic(dynamic: dict) -> dict:
     return {k: {a: d for a, d in axes.items() if isinstance(d, str)} for k, axes in dynamic.items()}
 
 
-def _check_signal(model: nn.Module, entry: dict) -> tuple[list[Tensor], Tensor, Tensor]:
+def _check_signal(model: TUSS, entry: dict) -> tuple[list[Tensor], Tensor, Tensor]:
     """Chunks of random stereo audio (long enough to roll the KV window over) and 3 prompts."""
     samples = entry["step_samples"]
     kinds, occurrences = _ids(["speech", "sfxbg", "speech"], 2)
-    n_steps = model.config.attention_window + 5
+    window = model.config.attention_window
+    assert window is not None, "streaming export needs a causal model"  # ModelConfig gives those a window
+    n_steps = window + 5
     generator = torch.Generator().manual_seed(0)
     chunks = (0.3 * torch.randn(2, n_steps * samples, generator=generator)).split(samples, dim=-1)
     return list(chunks), kinds, occurrences
 
 
-def _run_step_graph(path: Path, directory: Path, entry: dict, chunks: list[Tensor], kinds: Tensor, occurrences: Tensor) -> np.ndarray:
+def _run_step_graph(
+    path: Path, directory: Path, entry: dict, chunks: list[Tensor], kinds: Tensor, occurrences: Tensor
+) -> np.ndarray:
     """Stream ``chunks`` through an exported step graph with onnxruntime."""
     import onnxruntime as ort
 
@@ -244,12 +287,12 @@ def _run_step_graph(path: Path, directory: Path, entry: dict, chunks: list[Tenso
     names = [i.name for i in step.get_inputs()]
     outputs = []
     for chunk in chunks:
-        out, *state = step.run(None, dict(zip(names, [chunk.numpy(), *state])))
+        out, *state = step.run(None, dict(zip(names, [chunk.numpy(), *state], strict=True)))
         outputs.append(out)
     return np.concatenate(outputs, axis=-1)
 
 
-def _stream_with_torch(model: nn.Module, chunks: list[Tensor], kinds: Tensor, occurrences: Tensor) -> np.ndarray:
+def _stream_with_torch(model: TUSS, chunks: list[Tensor], kinds: Tensor, occurrences: Tensor) -> np.ndarray:
     """The torch model's ``stream`` over the same chunks (the parity reference)."""
     outputs = []
     with torch.no_grad():
@@ -261,7 +304,7 @@ def _stream_with_torch(model: nn.Module, chunks: list[Tensor], kinds: Tensor, oc
 
 
 def quantize_streaming(
-    model: nn.Module, directory: Path, entry: dict, signal: tuple[list[Tensor], Tensor, Tensor], reference: np.ndarray
+    model: TUSS, directory: Path, entry: dict, signal: tuple[list[Tensor], Tensor, Tensor], reference: np.ndarray
 ) -> dict | None:
     """Write ``stream_step.int8.onnx``: onnxruntime dynamic quantization (int8 weights,
     activations quantized on the fly) of the learned matrix products; the STFT transforms
@@ -272,18 +315,29 @@ def quantize_streaming(
 
     source, path = directory / entry["step_file"], directory / "stream_step.int8.onnx"
     learned = tuple(p for name, _ in model.named_children() if name != "stft" for p in (f"/{name}/", f"/{name}."))
-    nodes = [n.name for n in onnx.load(str(source)).graph.node if n.op_type in ("MatMul", "Gemm") and n.name.startswith(learned)]
+    nodes = [
+        n.name
+        for n in onnx.load(str(source)).graph.node
+        if n.op_type in ("MatMul", "Gemm") and n.name.startswith(learned)
+    ]
     root = logging.getLogger()  # the quantizer logs advice about pre-processing on the root logger
     level = root.level
     root.setLevel(logging.ERROR)
     try:
-        quantize_dynamic(source, path, op_types_to_quantize=["MatMul", "Gemm"], nodes_to_quantize=nodes, weight_type=QuantType.QInt8)
+        quantize_dynamic(
+            source, path, op_types_to_quantize=["MatMul", "Gemm"], nodes_to_quantize=nodes, weight_type=QuantType.QInt8
+        )
     finally:
         root.setLevel(level)
     si_sdr = si_sdr_db(reference, _run_step_graph(path, directory, entry, *signal))
     if si_sdr < INT8_MIN_SISDR_DB:
         path.unlink()
-        logger.warning("%s: int8 step graph dropped (SI-SDR %.1f dB against float < %g dB)", model.config.name, si_sdr, INT8_MIN_SISDR_DB)
+        logger.warning(
+            "%s: int8 step graph dropped (SI-SDR %.1f dB against float < %g dB)",
+            model.config.name,
+            si_sdr,
+            INT8_MIN_SISDR_DB,
+        )
         return None
     return {"step_file": path.name, "quantized_products": len(nodes), "si_sdr_vs_float_db": si_sdr}
 
@@ -303,10 +357,15 @@ def _export_model(model: TUSS, directory: Path, hops_per_step: int, check: bool)
     """``export_model`` for a model already in inference form."""
     with atomic_folder(directory) as staging:
         manifest = {
-            "exporter_version": EXPORTER_VERSION, "source_hash": source_hash(), "opset": OPSET,
-            "fingerprint": fingerprint(model), "variant": model.config.name,
-            "sample_rate": model.config.stft.sample_rate, "causal": model.config.causal,
-            "latency_samples": model.config.latency_samples, "config": config_to_dict(model.config),
+            "exporter_version": EXPORTER_VERSION,
+            "source_hash": source_hash(),
+            "opset": OPSET,
+            "fingerprint": fingerprint(model),
+            "variant": model.config.name,
+            "sample_rate": model.config.stft.sample_rate,
+            "causal": model.config.causal,
+            "latency_samples": model.config.latency_samples,
+            "config": config_to_dict(model.config),
         }
         if model.config.causal:
             manifest["streaming"] = _export_streaming(model, staging, hops_per_step, check)

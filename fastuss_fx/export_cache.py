@@ -24,7 +24,13 @@ EXPORTER_VERSION = "5"
 PACKAGE = Path(__file__).resolve().parent
 
 EXPORT_SOURCES = (
-    "config.py", "prompts.py", "weights.py", "export.py", "export_cache.py", "model", "runtime/stream_state.py",
+    "config.py",
+    "prompts.py",
+    "weights.py",
+    "export.py",
+    "export_cache.py",
+    "model",
+    "runtime/stream_state.py",
 )
 """Files and folders (relative to the package) whose code shapes an exported graph or its manifest."""
 

@@ -62,7 +62,9 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, float]:
     return np.ascontiguousarray(audio, np.float32), rate
 
 
-def decode_mono(path: str | Path | bytes, start_s: float = 0.0, duration_s: float | None = None) -> tuple[np.ndarray, int]:
+def decode_mono(
+    path: str | Path | bytes, start_s: float = 0.0, duration_s: float | None = None
+) -> tuple[np.ndarray, int]:
     """Read (part of) an audio file as mono float32 at its native rate (channels averaged); returns ``(audio, rate)``.
 
     The reader of data pipelines (corpus builds, training clips), where speed matters more than
@@ -136,7 +138,9 @@ def check_output(path: str | Path, inputs: list[Path] | tuple[Path, ...] = (), o
     """Check that ``path`` may be written: a known format, not an input, not existing unless ``overwrite``."""
     path = Path(path)
     if path.suffix.lower() not in WRITE_SUFFIXES:
-        raise ValueError(f"cannot write {path}: unsupported format {path.suffix!r}; use one of {', '.join(WRITE_SUFFIXES)}")
+        raise ValueError(
+            f"cannot write {path}: unsupported format {path.suffix!r}; use one of {', '.join(WRITE_SUFFIXES)}"
+        )
     for source in inputs:
         if same_file(path, source):
             raise ValueError(f"output {path} is the input file; choose another output path")
@@ -178,7 +182,9 @@ def write_audio(
     suffix = path.suffix.lower()
     depths = _PCM_BITS.get(suffix)
     asked = bit_depth is not None
-    depth = check_bit_depth(bit_depth if asked else source_bit_depth(like) if like is not None else "32f")
+    depth = check_bit_depth(
+        bit_depth if bit_depth is not None else source_bit_depth(like) if like is not None else "32f"
+    )
     if depths is not None and depth not in depths:
         if asked:
             raise ValueError(f"cannot write {path} at bit depth {depth}: {suffix} holds {', '.join(depths)}")
@@ -190,8 +196,9 @@ def write_audio(
     audio = np.ascontiguousarray(audio, np.float32)
     over = int(np.count_nonzero(np.abs(audio) > 1.0))
     if over and depth == "32f" and suffix == ".wav":
-        warnings.warn(f"{path}: {over} sample(s) above full scale (kept in the float file; they clip on playback)",
-                      stacklevel=2)
+        warnings.warn(
+            f"{path}: {over} sample(s) above full scale (kept in the float file; they clip on playback)", stacklevel=2
+        )
     elif over:
         warnings.warn(f"{path}: {over} sample(s) clipped at full scale", stacklevel=2)
         audio = np.clip(audio, -1.0, 1.0)

@@ -125,15 +125,23 @@ def preset_from_dict(data: Any, source: str = "<dict>", default_name: str = "cus
         from fastuss_fx.config import list_variants, load_variant
 
         if model not in list_variants():
-            raise ValueError(f"{source}: key 'model': unknown variant {model!r}; choose from {', '.join(list_variants())}")
+            raise ValueError(
+                f"{source}: key 'model': unknown variant {model!r}; choose from {', '.join(list_variants())}"
+            )
         if mode == "realtime" and not load_variant(model).causal:
             raise ValueError(f"{source}: key 'model': mode 'realtime' needs a causal variant, {model!r} is not causal")
     for key in ("name", "description"):
         if key in data and not isinstance(data[key], str):
             raise ValueError(f"{source}: key {key!r} must be a string, got {data[key]!r}")
     return Preset(
-        name=data.get("name", default_name), prompts=tuple(prompts), stems=stems, mix=mix,
-        description=data.get("description", ""), mode=mode, model=model, source=source,
+        name=data.get("name", default_name),
+        prompts=tuple(prompts),
+        stems=stems,
+        mix=mix,
+        description=data.get("description", ""),
+        mode=mode,
+        model=model,
+        source=source,
     )
 
 
@@ -167,8 +175,8 @@ def is_path(name_or_path: str | Path) -> bool:
     return isinstance(name_or_path, Path) or text.endswith((".yaml", ".yml")) or "/" in text or "\\" in text
 
 
-def load_preset(name_or_path: str | Path) -> Preset:
-    """Load a shipped preset by name (``"remove_music"``) or a preset YAML file by path.
+def load_preset(name_or_path: str | Path | Preset) -> Preset:
+    """Load a shipped preset by name (``"remove_music"``) or a preset YAML file by path; a ``Preset`` is returned as is.
 
     Raises:
         FileNotFoundError: the path does not exist.

@@ -24,8 +24,8 @@ from fastuss_fx.engines import (
     onnx_backend_for_model,
     torch_backend_for_model,
 )
-from fastuss_fx.pretrained import DEFAULT_MODELS, default_model, has_trained_weights, trained_variants
 from fastuss_fx.presets import MODES, Preset, check_mix, check_mode, check_stems, load_preset
+from fastuss_fx.pretrained import DEFAULT_MODELS, default_model, has_trained_weights, trained_variants
 from fastuss_fx.prompts import validate_prompts
 from fastuss_fx.runtime.backend import UntrainedWeightsWarning, is_backend, is_streaming_backend
 from fastuss_fx.runtime.offline import Progress, WindowedStream, separate_offline
@@ -33,6 +33,7 @@ from fastuss_fx.runtime.pipeline import ResampledStream, resampled_latency
 from fastuss_fx.runtime.streaming import HopStream, separate_streaming
 
 logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -57,8 +58,11 @@ def model_info(model: Any) -> ModelInfo:
     if is_backend(model):
         causal = is_streaming_backend(model)
         return ModelInfo(
-            name=getattr(model, "name", type(model).__name__), sample_rate=int(model.sample_rate), causal=causal,
-            hop_samples=int(getattr(model, "hop_samples", 1)), stream_delay_samples=int(getattr(model, "stream_delay_samples", 0)),
+            name=getattr(model, "name", type(model).__name__),
+            sample_rate=int(model.sample_rate),
+            causal=causal,
+            hop_samples=int(getattr(model, "hop_samples", 1)),
+            stream_delay_samples=int(getattr(model, "stream_delay_samples", 0)),
         )
     raise TypeError(
         f"model must be a variant name, a variant .yaml path, a TUSS model or a backend, got {type(model).__name__}"
@@ -136,8 +140,16 @@ class FasTUSS:
         self._last_layout: Layout | None = None
         self._last_rate: float | None = None
         self.update(
-            prompts=prompts, mix=mix, stems=stems, mode=mode, model=model, segment_seconds=segment_seconds,
-            overlap=overlap, engine=engine, threads=threads, allow_untrained=allow_untrained,
+            prompts=prompts,
+            mix=mix,
+            stems=stems,
+            mode=mode,
+            model=model,
+            segment_seconds=segment_seconds,
+            overlap=overlap,
+            engine=engine,
+            threads=threads,
+            allow_untrained=allow_untrained,
         )
 
     @classmethod
@@ -178,9 +190,14 @@ class FasTUSS:
                 f"use e.g. {DEFAULT_MODELS['realtime']!r} (or 'tiny-causal'), or mode='offline'"
             )
         if trained == "untrained" and not allow:
-            file = " (a variant file is always built with random weights)" if str(model).endswith((".yaml", ".yml")) else ""
+            file = (
+                " (a variant file is always built with random weights)"
+                if str(model).endswith((".yaml", ".yml"))
+                else ""
+            )
             raise ValueError(
-                f"model {info.name!r} has no trained weights{file}; shipped: {', '.join(trained_variants()) or 'none'}. "
+                f"model {info.name!r} has no trained weights{file}; "
+                f"shipped: {', '.join(trained_variants()) or 'none'}. "
                 "Its output would not be a separation: pass allow_untrained=True (CLI: --allow-untrained) to run "
                 "it with random weights, or leave the model unset for the best trained weights"
             )
@@ -204,9 +221,21 @@ class FasTUSS:
         if new["engine"] not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {new['engine']!r}")
         if new["engine"] == "onnx-int8" and not info.causal:
-            raise ValueError(f"engine 'onnx-int8' needs a causal model (the int8 graph is the streaming step), but {info.name!r} is not causal")
-        restart = any(k in params for k in ("prompts", "mode", "model", "segment_seconds", "overlap", "engine", "threads", "allow_untrained"))
-        new.update(prompts=tuple(prompts), mix=mix, mode=mode, segment_seconds=None if seconds is None else float(seconds), overlap=float(overlap))
+            raise ValueError(
+                "engine 'onnx-int8' needs a causal model (the int8 graph is the streaming step), "
+                f"but {info.name!r} is not causal"
+            )
+        restart = any(
+            k in params
+            for k in ("prompts", "mode", "model", "segment_seconds", "overlap", "engine", "threads", "allow_untrained")
+        )
+        new.update(
+            prompts=tuple(prompts),
+            mix=mix,
+            mode=mode,
+            segment_seconds=None if seconds is None else float(seconds),
+            overlap=float(overlap),
+        )
         if new.get("stems") is not None:
             new["stems"] = stems
         self._params, self._info, self._stems = new, info, stems
@@ -221,9 +250,12 @@ class FasTUSS:
     stems = property(lambda self: list(self._stems), lambda self, v: self.update(stems=v))
     mode = property(lambda self: self._params["mode"], lambda self, v: self.update(mode=v))
     model = property(lambda self: self._model, lambda self, v: self.update(model=v))
-    allow_untrained = property(lambda self: self._params["allow_untrained"], lambda self, v: self.update(allow_untrained=v))
+    allow_untrained = property(
+        lambda self: self._params["allow_untrained"], lambda self, v: self.update(allow_untrained=v)
+    )
     segment_seconds = property(
-        lambda self: self._params["segment_seconds"] or self._info.segment_seconds, lambda self, v: self.update(segment_seconds=v)
+        lambda self: self._params["segment_seconds"] or self._info.segment_seconds,
+        lambda self, v: self.update(segment_seconds=v),
     )
     overlap = property(lambda self: self._params["overlap"], lambda self, v: self.update(overlap=v))
     engine = property(lambda self: self._params["engine"], lambda self, v: self.update(engine=v))
@@ -359,11 +391,17 @@ class FasTUSS:
             return HopStream(self.backend, self.prompts, channels, combine=combine)
         segment = self._segment_samples()
         return WindowedStream(
-            self.backend, self.prompts, channels, segment_samples=segment,
-            overlap_samples=int(self.overlap * segment), combine=combine,
+            self.backend,
+            self.prompts,
+            channels,
+            segment_samples=segment,
+            overlap_samples=int(self.overlap * segment),
+            combine=combine,
         )
 
-    def _one_shot(self, audio: np.ndarray, rate: float, combine: np.ndarray | None, progress: Progress | None) -> np.ndarray:
+    def _one_shot(
+        self, audio: np.ndarray, rate: float, combine: np.ndarray | None, progress: Progress | None
+    ) -> np.ndarray:
         """Whole clip ``(C, N)`` -> ``(C, K, N)``; one stream flushed with zeros in realtime mode."""
         channels, total = audio.shape
         model_in = audio
@@ -377,8 +415,13 @@ class FasTUSS:
         else:
             segment = self._segment_samples()
             out = separate_offline(
-                self.backend, model_in, self.prompts, segment_samples=segment,
-                overlap_samples=int(self.overlap * segment), combine=combine, progress=progress,
+                self.backend,
+                model_in,
+                self.prompts,
+                segment_samples=segment,
+                overlap_samples=int(self.overlap * segment),
+                combine=combine,
+                progress=progress,
             )
         if rate == self.sample_rate:
             return out
@@ -395,14 +438,27 @@ class FasTUSS:
 
     def weights_note(self) -> str:
         """A few words on the weights that run, e.g. ``trained weights; fastuss-8.3g has none yet``."""
-        note = {"trained": "trained weights", "untrained": "UNTRAINED random weights", "given": "caller's model"}[self._weights]
+        note = {"trained": "trained weights", "untrained": "UNTRAINED random weights", "given": "caller's model"}[
+            self._weights
+        ]
         preferred = DEFAULT_MODELS[self.mode]
         if self._params["model"] is None and self._info.name != preferred:
             note += f"; {preferred} has none yet"
         return note
 
 
-PARAMETERS = ("prompts", "mix", "stems", "mode", "model", "segment_seconds", "overlap", "engine", "threads", "allow_untrained")
+PARAMETERS = (
+    "prompts",
+    "mix",
+    "stems",
+    "mode",
+    "model",
+    "segment_seconds",
+    "overlap",
+    "engine",
+    "threads",
+    "allow_untrained",
+)
 """What ``FasTUSS.update`` accepts."""
 
 

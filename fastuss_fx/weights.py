@@ -18,7 +18,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from fastuss_fx.atomic import atomic_path
-from fastuss_fx.config import config_from_dict, config_to_dict, load_variant
+from fastuss_fx.config import ModelConfig, config_from_dict, config_to_dict, load_variant
 from fastuss_fx.model.tuss import TUSS
 from fastuss_fx.pretrained import UNTRAINED_SEED, shipped_weights_path
 
@@ -27,11 +27,16 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = "1"
 
 
-def save_weights(model: torch.nn.Module, path: str | Path, metadata: dict[str, Any] | None = None, dtype: torch.dtype = torch.float16) -> Path:
+def save_weights(
+    model: torch.nn.Module, path: str | Path, metadata: dict[str, Any] | None = None, dtype: torch.dtype = torch.float16
+) -> Path:
     """Write ``model``'s (training-form) weights to ``path`` atomically; returns the path."""
     path = Path(path)
+    config = getattr(model, "config", None)  # a TUSS, or a training model with the same ``config``
+    if not isinstance(config, ModelConfig):
+        raise TypeError(f"{type(model).__name__} has no ModelConfig ``config``: its weights cannot be saved")
     tensors = {name: t.detach().to("cpu", dtype).contiguous() for name, t in model.state_dict().items()}
-    meta = {"format": FORMAT_VERSION, "config": json.dumps(config_to_dict(model.config))}
+    meta = {"format": FORMAT_VERSION, "config": json.dumps(config_to_dict(config))}
     meta.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()})
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:

@@ -90,7 +90,12 @@ def bass_part() -> list[tuple[float, float, int, int]]:
     notes = []
     for bar, (root, _) in enumerate(CHORDS):
         b = 4 * bar
-        notes += [(b, 1.5, root, 100), (b + 1.5, 0.5, root, 80), (b + 2, 1.0, root + 12, 90), (b + 3, 1.0, root + 7, 90)]
+        notes += [
+            (b, 1.5, root, 100),
+            (b + 1.5, 0.5, root, 80),
+            (b + 2, 1.0, root + 12, 90),
+            (b + 3, 1.0, root + 7, 90),
+        ]
     return notes
 
 
@@ -140,8 +145,25 @@ def render_part(work: Path, name: str) -> np.ndarray:
     mid, wav = work / f"{name}.mid", work / f"{name}.wav"
     mid.write_bytes(midi_file(notes, channel, program))
     subprocess.run(
-        ["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.6", "-r", str(RATE), "-F", str(wav), str(SOUNDFONT), str(mid)],
-        check=True, stdout=subprocess.DEVNULL,
+        [
+            "fluidsynth",
+            "-ni",
+            "-q",
+            "-R",
+            "0",
+            "-C",
+            "0",
+            "-g",
+            "0.6",
+            "-r",
+            str(RATE),
+            "-F",
+            str(wav),
+            str(SOUNDFONT),
+            str(mid),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
     return fade_out(fit(read_mono(wav)))
 
@@ -163,9 +185,9 @@ def render_sfx(rng: np.random.Generator) -> np.ndarray:
     window = np.hanning(frame)
     whoosh = np.zeros(n + frame)
     freqs = np.fft.rfftfreq(frame, 1 / RATE)
-    for i, pos in enumerate(range(0, n - frame, hop)):
+    for pos in range(0, n - frame, hop):
         progress = pos / n
-        centre = 300 * (12 ** progress)  # 300 Hz -> 3.6 kHz
+        centre = 300 * (12**progress)  # 300 Hz -> 3.6 kHz
         band = np.exp(-0.5 * (np.log(np.maximum(freqs, 1) / centre) / 0.35) ** 2)
         spec = np.fft.rfft(noise[pos : pos + frame] * window) * band
         whoosh[pos : pos + frame] += np.fft.irfft(spec) * window

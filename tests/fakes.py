@@ -49,7 +49,11 @@ class CausalBackend(IdentityBackend):
         return super().separate(filtered, prompts)
 
     def initial_state(self, batch_size: int, prompts: Sequence[str]) -> dict:
-        return {"history": np.zeros((batch_size, 2), np.float32), "delay": np.zeros((batch_size, self.stream_delay_samples), np.float32), "n": len(prompts)}
+        return {
+            "history": np.zeros((batch_size, 2), np.float32),
+            "delay": np.zeros((batch_size, self.stream_delay_samples), np.float32),
+            "n": len(prompts),
+        }
 
     def stream(self, chunk: np.ndarray, state: dict) -> tuple[np.ndarray, dict]:
         assert chunk.shape[-1] % self.hop_samples == 0, chunk.shape

@@ -15,7 +15,9 @@ def test_bench_json_rows(capsys):
     assert main(args) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r["name"], r["path"], r["precision"]) for r in rows] == [
-        ("tiny", "offline", "float32"), ("tiny-causal", "realtime", "float32"), ("tiny-causal", "realtime", "int8")
+        ("tiny", "offline", "float32"),
+        ("tiny-causal", "realtime", "float32"),
+        ("tiny-causal", "realtime", "int8"),
     ]
     for row in rows:
         assert {"name", "path", "threads", "rtf", "latency_ms", "gflops", "peak_gflops", "peak_fraction"} <= set(row)
@@ -31,13 +33,43 @@ def test_bench_table(capsys):
 
 
 def test_bench_train_json_rows(capsys):
-    args = ["bench", "--train", "tiny-causal", "--train-precision", "fp32", "bf16", "--train-steps", "1", "--train-batch", "1", "--train-seconds", "0.2", "--threads", "1", "--json"]
+    args = [
+        "bench",
+        "--train",
+        "tiny-causal",
+        "--train-precision",
+        "fp32",
+        "bf16",
+        "--train-steps",
+        "1",
+        "--train-batch",
+        "1",
+        "--train-seconds",
+        "0.2",
+        "--threads",
+        "1",
+        "--json",
+    ]
     assert main(args) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [(r["name"], r["path"], r["precision"]) for r in rows] == [("tiny-causal", "train", "fp32"), ("tiny-causal", "train", "bf16")]
+    assert [(r["name"], r["path"], r["precision"]) for r in rows] == [
+        ("tiny-causal", "train", "fp32"),
+        ("tiny-causal", "train", "bf16"),
+    ]
     for row in rows:
-        assert {"name", "path", "threads", "precision", "audio_seconds_per_second", "gflops", "peak_gflops", "peak_fraction"} <= set(row)
-        assert row["threads"] == 1 and row["audio_seconds_per_second"] > 0 and row["gflops"] > 0 and row["peak_gflops"] > 0
+        assert {
+            "name",
+            "path",
+            "threads",
+            "precision",
+            "audio_seconds_per_second",
+            "gflops",
+            "peak_gflops",
+            "peak_fraction",
+        } <= set(row)
+        assert (
+            row["threads"] == 1 and row["audio_seconds_per_second"] > 0 and row["gflops"] > 0 and row["peak_gflops"] > 0
+        )
         assert abs(row["audio_seconds_per_second"] - 0.2 / row["s_per_step"]) < 1e-3 * row["audio_seconds_per_second"]
         assert abs(row["peak_fraction"] - row["gflops"] / row["peak_gflops"]) < 1e-9
 

@@ -14,16 +14,26 @@ RNG = np.random.default_rng(0)
 
 
 def causal_fx(model=None):
-    return FasTUSS(["speech", "sfx"], {"speech": 0.0, "sfx": -6.0}, mode="realtime", model=model or CausalBackend(), allow_untrained=True)
+    return FasTUSS(
+        ["speech", "sfx"],
+        {"speech": 0.0, "sfx": -6.0},
+        mode="realtime",
+        model=model or CausalBackend(),
+        allow_untrained=True,
+    )
 
 
 def make_chain(model=None):
-    return Chain([
-        pedalboard.Gain(3.0), pedalboard.LowpassFilter(6000),
-        causal_fx(model),
-        pedalboard.Reverb(room_size=0.3), pedalboard.Compressor(),
-        Chain([pedalboard.Delay(0.005, 0.2, 0.3), causal_fx(model)]),
-    ])
+    return Chain(
+        [
+            pedalboard.Gain(3.0),
+            pedalboard.LowpassFilter(6000),
+            causal_fx(model),
+            pedalboard.Reverb(room_size=0.3),
+            pedalboard.Compressor(),
+            Chain([pedalboard.Delay(0.005, 0.2, 0.3), causal_fx(model)]),
+        ]
+    )
 
 
 def stream(chain, x, rate, sizes, buffer_size):

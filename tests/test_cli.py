@@ -27,7 +27,9 @@ def test_separate_keeps_rate_channels_and_length(tmp_path, suffix, channels, rat
     src = tmp_path / f"in{suffix}"
     audio = write(src, channels, rate)
     out = tmp_path / f"out{suffix}"
-    assert main(["separate", str(src), "-p", "remove_music", "--model", "tiny", "--allow-untrained", "-o", str(out)]) == 0
+    assert (
+        main(["separate", str(src), "-p", "remove_music", "--model", "tiny", "--allow-untrained", "-o", str(out)]) == 0
+    )
     got, got_rate = read(out)
     assert got_rate == rate and got.shape == audio.shape
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no temporary files left
@@ -38,7 +40,22 @@ def test_separate_realtime_mode_and_folder_of_inputs(tmp_path):
     for name in ("a.wav", "b.flac"):
         write(tmp_path / "in" / name)
     out = tmp_path / "out"
-    assert main(["separate", str(tmp_path / "in"), "-p", "denoise", "--model", "tiny-causal", "--allow-untrained", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "separate",
+                str(tmp_path / "in"),
+                "-p",
+                "denoise",
+                "--model",
+                "tiny-causal",
+                "--allow-untrained",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in out.iterdir()) == ["a_denoise.wav", "b_denoise.flac"]
 
 
@@ -46,9 +63,43 @@ def test_separate_with_the_int8_engine(tmp_path, capsys):
     src = tmp_path / "in.wav"
     audio = write(src)
     out = tmp_path / "out.wav"
-    assert main(["separate", str(src), "-p", "denoise", "--model", "tiny-causal", "--allow-untrained", "--engine", "onnx-int8", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "separate",
+                str(src),
+                "-p",
+                "denoise",
+                "--model",
+                "tiny-causal",
+                "--allow-untrained",
+                "--engine",
+                "onnx-int8",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert read(out)[0].shape == audio.shape
-    assert main(["separate", str(src), "-p", "remove_music", "--model", "tiny", "--allow-untrained", "--engine", "onnx-int8", "-o", str(tmp_path / "x.wav")]) == 2
+    assert (
+        main(
+            [
+                "separate",
+                str(src),
+                "-p",
+                "remove_music",
+                "--model",
+                "tiny",
+                "--allow-untrained",
+                "--engine",
+                "onnx-int8",
+                "-o",
+                str(tmp_path / "x.wav"),
+            ]
+        )
+        == 2
+    )
     assert "onnx-int8" in capsys.readouterr().err
 
 
@@ -77,10 +128,38 @@ def test_stems_writes_one_file_per_source(tmp_path):
     "setup, args, message",
     [
         (None, ["separate", "{tmp}/missing.wav", "-p", "dialog_only", "-o", "{tmp}/o.wav"], "input not found"),
-        ("corrupt", ["separate", "{tmp}/bad.wav", "-p", "dialog_only", "--model", "tiny", "--allow-untrained", "-o", "{tmp}/o.wav"], "cannot decode"),
+        (
+            "corrupt",
+            [
+                "separate",
+                "{tmp}/bad.wav",
+                "-p",
+                "dialog_only",
+                "--model",
+                "tiny",
+                "--allow-untrained",
+                "-o",
+                "{tmp}/o.wav",
+            ],
+            "cannot decode",
+        ),
         ("ok", ["separate", "{tmp}/in.wav", "-p", "nope", "-o", "{tmp}/o.wav"], "unknown preset 'nope'"),
         ("badpreset", ["separate", "{tmp}/in.wav", "-p", "{tmp}/p.yaml", "-o", "{tmp}/o.wav"], "p.yaml: key 'prompts'"),
-        ("ok", ["separate", "{tmp}/in.wav", "-p", "dialog_only", "--model", "tiny", "--allow-untrained", "-o", "{tmp}/no/such/dir/o.wav"], "output folder does not exist"),
+        (
+            "ok",
+            [
+                "separate",
+                "{tmp}/in.wav",
+                "-p",
+                "dialog_only",
+                "--model",
+                "tiny",
+                "--allow-untrained",
+                "-o",
+                "{tmp}/no/such/dir/o.wav",
+            ],
+            "output folder does not exist",
+        ),
         ("ok", ["separate", "{tmp}/in.wav", "-p", "dialog_only", "-o", "{tmp}/o.opus"], "unsupported format"),
     ],
 )
@@ -115,7 +194,9 @@ def test_a_model_without_trained_weights_needs_allow_untrained(tmp_path, capsys)
     for command in (["separate", "-p", "dialog_only"], ["stems"]):
         assert main([*command, str(src), "--model", "tiny", "-o", str(tmp_path / "o.wav")]) == 2
         err = capsys.readouterr().err
-        assert "model 'tiny' has no trained weights" in err and "--allow-untrained" in err and len(err.splitlines()) == 1
+        assert (
+            "model 'tiny' has no trained weights" in err and "--allow-untrained" in err and len(err.splitlines()) == 1
+        )
     assert not (tmp_path / "o.wav").exists()
 
 
@@ -123,26 +204,66 @@ def test_one_plain_line_per_output_and_q_silences_it(tmp_path, capsys):
     src = tmp_path / "in.wav"
     write(src, seconds=0.5)
     out = tmp_path / "out.wav"
-    assert main(["separate", str(src), "-p", "remove_music", "--model", "tiny", "--allow-untrained", "-o", str(out)]) == 0
+    assert (
+        main(["separate", str(src), "-p", "remove_music", "--model", "tiny", "--allow-untrained", "-o", str(out)]) == 0
+    )
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"wrote {out} (0.5 s, preset remove_music, model tiny (UNTRAINED")
     assert lines[0].endswith(" s)") and "took " in lines[0]
     assert main(["stems", str(src), "--model", "tiny", "--allow-untrained", "-o", str(tmp_path / "stems")]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split(" (")[0] for line in lines] == [f"wrote {tmp_path / 'stems' / 'in' / n}.wav" for n in ("vocals", "drums", "bass", "other")]
+    assert [line.split(" (")[0] for line in lines] == [
+        f"wrote {tmp_path / 'stems' / 'in' / n}.wav" for n in ("vocals", "drums", "bass", "other")
+    ]
     for args in (["-q", "separate"], ["separate", "-q"]):
-        assert main([*args, str(src), "-p", "remove_music", "--model", "tiny", "--allow-untrained", "-o", str(out), "--overwrite"]) == 0
+        assert (
+            main(
+                [
+                    *args,
+                    str(src),
+                    "-p",
+                    "remove_music",
+                    "--model",
+                    "tiny",
+                    "--allow-untrained",
+                    "-o",
+                    str(out),
+                    "--overwrite",
+                ]
+            )
+            == 0
+        )
         captured = capsys.readouterr()
         assert captured.out == "" and captured.err == ""
 
 
 def test_warnings_are_one_line_without_source_code(tmp_path, capsys):
-    warnings.simplefilter("always", UntrainedWeightsWarning)  # this module ignores it elsewhere (pytest restores filters)
+    warnings.simplefilter(
+        "always", UntrainedWeightsWarning
+    )  # this module ignores it elsewhere (pytest restores filters)
     src = tmp_path / "in.wav"
     write(src)
-    assert main(["separate", str(src), "-p", "remove_music", "--model", "tiny", "--allow-untrained", "-o", str(tmp_path / "o.wav")]) == 0
+    assert (
+        main(
+            [
+                "separate",
+                str(src),
+                "-p",
+                "remove_music",
+                "--model",
+                "tiny",
+                "--allow-untrained",
+                "-o",
+                str(tmp_path / "o.wav"),
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err.splitlines()
-    assert err == ["fastuss: warning: FasTUSS model 'tiny' runs untrained (randomly initialised) weights: its output is not a separation"]
+    assert err == [
+        "fastuss: warning: FasTUSS model 'tiny' runs untrained (randomly initialised) weights: "
+        "its output is not a separation"
+    ]
 
 
 def test_outputs_keep_the_input_bit_depth_unless_told(tmp_path):
@@ -150,8 +271,11 @@ def test_outputs_keep_the_input_bit_depth_unless_told(tmp_path):
     with AudioFile(str(src), "w", 8000, 1, bit_depth=24) as f:
         f.write((0.1 * np.random.default_rng(0).standard_normal((1, 800))).astype(np.float32))
     base = ["separate", str(src), "-p", "remove_music", "--model", "tiny", "--allow-untrained", "-q", "-o"]
-    for extra, name, dtype in (([], "a.wav", "int24"), (["--bit-depth", "16"], "b.wav", "int16"),
-                               (["--bit-depth", "32f"], "c.wav", "float32")):
+    for extra, name, dtype in (
+        ([], "a.wav", "int24"),
+        (["--bit-depth", "16"], "b.wav", "int16"),
+        (["--bit-depth", "32f"], "c.wav", "float32"),
+    ):
         assert main([*base, str(tmp_path / name), *extra]) == 0
         with AudioFile(str(tmp_path / name)) as f:
             assert str(f.file_dtype) == dtype, extra

@@ -24,7 +24,9 @@ def test_onnx_and_torch_engines_agree(mode, model):
     audio = (0.3 * np.random.randn(2, 30001)).astype(np.float32)
     outputs = {}
     for engine in ("onnx", "torch"):
-        fx = FasTUSS(["speech", "sfx"], {"speech": 0.0, "sfx": -6.0}, mode=mode, model=model, engine=engine, allow_untrained=True)
+        fx = FasTUSS(
+            ["speech", "sfx"], {"speech": 0.0, "sfx": -6.0}, mode=mode, model=model, engine=engine, allow_untrained=True
+        )
         outputs[engine] = fx(audio, 48000)
     assert np.abs(outputs["onnx"] - outputs["torch"]).max() <= 1e-4
 
@@ -56,7 +58,9 @@ def test_int8_engine_runs_the_int8_step_graph():
 
 
 def test_processing_with_cached_graphs_never_imports_torch():
-    FasTUSS(["speech"], mode="realtime", model="tiny-causal", allow_untrained=True).backend  # fills the cache (torch)
+    _ = FasTUSS(
+        ["speech"], mode="realtime", model="tiny-causal", allow_untrained=True
+    ).backend  # fills the cache (torch)
     code = (
         "import sys, warnings, numpy as np\n"
         "warnings.simplefilter('ignore')\n"

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from fastuss_fx.config import list_variants
 from fastuss_fx import FasTUSS
+from fastuss_fx.config import list_variants
 from fastuss_fx.export import ExportError, cached_export, check_parity, export_model, export_offline, fingerprint
 from fastuss_fx.export_cache import PACKAGE, source_hash, variant_key
 from fastuss_fx.metrics import si_sdr_db
@@ -47,7 +47,11 @@ def test_every_variant_exports_with_parity(name, tmp_path):
 def test_offline_graph_matches_torch_at_other_shapes(exported):
     model, folder = exported["tiny"]
     backend = OnnxBackend(folder, threads=1)
-    for batch, length, prompts in [(1, 1, ["speech"]), (3, 12345, PROMPTS), (2, 48000, ["drums", "bass", "vocals", "other"])]:
+    for batch, length, prompts in [
+        (1, 1, ["speech"]),
+        (3, 12345, PROMPTS),
+        (2, 48000, ["drums", "bass", "vocals", "other"]),
+    ]:
         mix = (0.3 * np.random.randn(batch, length)).astype(np.float32)
         with torch.no_grad():
             expected = model(torch.from_numpy(mix), prompts).numpy()
@@ -83,7 +87,12 @@ def test_streaming_sessions_fix_the_shape_of_each_stream(exported):
     backend = OnnxStreamingBackend(folder, threads=1)
     k = model.n_bands
     dims = fixed_dimensions(backend.entry, 2, 3)
-    assert dims["batch"] == 2 and dims["sources"] == 3 and dims[f"batch*{k}"] == 2 * k and dims[f"batch*sources*{k}"] == 6 * k
+    assert (
+        dims["batch"] == 2
+        and dims["sources"] == 3
+        and dims[f"batch*{k}"] == 2 * k
+        and dims[f"batch*sources*{k}"] == 6 * k
+    )
     for batch, prompts in [(1, ["speech"]), (2, ["drums", "bass", "speech"]), (1, ["speech"])]:
         mix = (0.3 * np.random.randn(batch, 9000)).astype(np.float32)
         with torch.no_grad():

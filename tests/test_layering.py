@@ -13,7 +13,8 @@ PACKAGE = Path(fastuss_fx.__file__).parent
 
 RULES = {
     "runtime": (
-        {"runtime", "prompts", "audio", "cpus", "config", "pretrained", "atomic", "metrics"}, "numpy + onnxruntime"
+        {"runtime", "prompts", "audio", "cpus", "config", "pretrained", "atomic", "metrics"},
+        "numpy + onnxruntime",
     ),
     "model": ({"model", "config", "prompts"}, "torch nn modules"),
     "export_cache.py": ({"config", "pretrained"}, "cache keys without torch"),

@@ -8,8 +8,17 @@ from fastuss_fx.prompts import PROMPTS
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIRED = {
-    "dialog_only", "remove_music", "remove_dialog", "dialog_enhance", "denoise", "karaoke",
-    "vocals_only", "drums_only", "bass_only", "music_stems", "cinematic_stems",
+    "dialog_only",
+    "remove_music",
+    "remove_dialog",
+    "dialog_enhance",
+    "denoise",
+    "karaoke",
+    "vocals_only",
+    "drums_only",
+    "bass_only",
+    "music_stems",
+    "cinematic_stems",
 }
 
 
@@ -49,7 +58,10 @@ def test_user_preset_by_path_with_defaults(tmp_path):
 BAD = [
     ("prompts: [speech, guitar]", r"bad\.yaml: key 'prompts': unknown prompt 'guitar'; choose from speech"),
     ("prompts: []", r"bad\.yaml: key 'prompts' must be a non-empty list"),
-    ("prompts: [speech]\nmix: {speech: loud}", r"bad\.yaml: key 'mix'\.speech: gain must be a finite number in dB, got 'loud'"),
+    (
+        "prompts: [speech]\nmix: {speech: loud}",
+        r"bad\.yaml: key 'mix'\.speech: gain must be a finite number in dB, got 'loud'",
+    ),
     ("prompts: [speech]\nmix: {speech: true}", r"gain must be a finite number"),
     ("prompts: [speech]\nmix: {music: 0}", r"key 'mix'\.music: unknown stem 'music'"),
     ("prompts: [speech]\nvolume: 3", r"bad\.yaml: unknown key\(s\) \['volume'\]"),

@@ -85,8 +85,10 @@ def test_realtime_streaming_equals_one_shot_fake(sizes, rate):
 def tiny_causal():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UntrainedWeightsWarning)
-        fx = FasTUSS(["speech", "sfx"], {"speech": 0.0, "sfx": -3.0}, mode="realtime", model="tiny-causal", allow_untrained=True)
-        fx.backend
+        fx = FasTUSS(
+            ["speech", "sfx"], {"speech": 0.0, "sfx": -3.0}, mode="realtime", model="tiny-causal", allow_untrained=True
+        )
+        _ = fx.backend  # build it now
     return fx
 
 
@@ -254,7 +256,9 @@ def test_the_default_follows_the_shipped_weights(monkeypatch, tmp_path):
     import fastuss_fx.pretrained as pretrained
 
     def ships(*names):
-        monkeypatch.setattr(pretrained, "shipped_weights_path", lambda v: tmp_path / f"{v}.safetensors" if v in names else None)
+        monkeypatch.setattr(
+            pretrained, "shipped_weights_path", lambda v: tmp_path / f"{v}.safetensors" if v in names else None
+        )
 
     ships("fastuss-8.3g", "fastuss-causal")
     assert FasTUSS(["speech"]).model == "fastuss-8.3g" and "has none" not in repr(FasTUSS(["speech"]))
@@ -278,7 +282,9 @@ def test_a_causal_model_runs_offline_in_windows(engine):
     x = (0.1 * RNG.standard_normal((1, 60000))).astype(np.float32)
     out = fx.separate(x, 48000)
     assert set(out) == {"speech", "sfx"} and all(v.shape == x.shape and np.isfinite(v).all() for v in out.values())
-    np.testing.assert_allclose(out["speech"][:, :100], fx.backend.separate(x[:, :24000], ["speech", "sfx"])[:, 0, :100], atol=1e-4)
+    np.testing.assert_allclose(
+        out["speech"][:, :100], fx.backend.separate(x[:, :24000], ["speech", "sfx"])[:, 0, :100], atol=1e-4
+    )
 
 
 def test_importing_the_processor_does_not_import_torch():

@@ -41,14 +41,14 @@ def speech_gains_db(fx):
     targets, mixes, rate = dialog_mixtures()
     speech = fx.separate(mixes, rate)["speech"]  # mixtures as channels: one batch
     assert np.isfinite(speech).all()
-    return np.array([si_sdr_db(t, s) - si_sdr_db(t, x) for t, s, x in zip(targets, speech, mixes)])
+    return np.array([si_sdr_db(t, s) - si_sdr_db(t, x) for t, s, x in zip(targets, speech, mixes, strict=True)])
 
 
 def test_the_mixtures_are_fixed_and_hard_enough():
     targets, mixes, rate = dialog_mixtures()
     np.testing.assert_array_equal(mixes, dialog_mixtures()[1])
     assert rate == 48000 and mixes.shape == (MIXTURES, 6 * rate)
-    before = [si_sdr_db(t, x) for t, x in zip(targets, mixes)]
+    before = [si_sdr_db(t, x) for t, x in zip(targets, mixes, strict=True)]
     assert all(-5.5 < b < 0.5 for b in before), before  # speech at -5..0 dB against the background
 
 

@@ -64,7 +64,20 @@ def manifest_statuses(out):
 
 
 def render_args(inputs, out, *extra):
-    return ["render", *map(str, inputs), "-p", "remove_music", "--model", "tiny", "--allow-untrained", "-o", str(out), "--workers", "2", *extra]
+    return [
+        "render",
+        *map(str, inputs),
+        "-p",
+        "remove_music",
+        "--model",
+        "tiny",
+        "--allow-untrained",
+        "-o",
+        str(out),
+        "--workers",
+        "2",
+        *extra,
+    ]
 
 
 def test_bad_input_is_recorded_and_outputs_equal_separate(tmp_path, local_ray, capsys):
@@ -82,8 +95,22 @@ def test_bad_input_is_recorded_and_outputs_equal_separate(tmp_path, local_ray, c
     assert statuses == {rel: ("done", None) for rel in rels}
 
     single = tmp_path / "single"
-    assert main(["separate", *(str(tmp_path / "in" / r) for r in rels), "-p", "remove_music", "--model", "tiny", "--allow-untrained",
-                 "-o", str(single)]) == 0
+    assert (
+        main(
+            [
+                "separate",
+                *(str(tmp_path / "in" / r) for r in rels),
+                "-p",
+                "remove_music",
+                "--model",
+                "tiny",
+                "--allow-untrained",
+                "-o",
+                str(single),
+            ]
+        )
+        == 0
+    )
     for rel in rels:
         name = rel.split("/")[-1].replace(".", "_remove_music.")
         mirrored = out / rel.rsplit("/", 1)[0] / name if "/" in rel else out / name
@@ -126,10 +153,32 @@ def test_stems_equal_the_stems_command(tmp_path, local_ray):
         write(tmp_path / "in" / name, seed=len(name))
     out, single = tmp_path / "out", tmp_path / "single"
     assert main(render_args([tmp_path / "in" / "*.*"], out, "--stems")) == 0
-    assert main(["stems", str(tmp_path / "in"), "-p", "remove_music", "--model", "tiny", "--allow-untrained", "-o", str(single)]) == 0
+    assert (
+        main(
+            [
+                "stems",
+                str(tmp_path / "in"),
+                "-p",
+                "remove_music",
+                "--model",
+                "tiny",
+                "--allow-untrained",
+                "-o",
+                str(single),
+            ]
+        )
+        == 0
+    )
     got = sorted(str(p.relative_to(out)) for p in out.rglob("*.*") if p.name != MANIFEST_NAME)
     assert got == sorted(str(p.relative_to(single)) for p in single.rglob("*.*"))
-    assert got == ["a/dialogue.wav", "a/effects.wav", "a/music.wav", "b/dialogue.flac", "b/effects.flac", "b/music.flac"]
+    assert got == [
+        "a/dialogue.wav",
+        "a/effects.wav",
+        "a/music.wav",
+        "b/dialogue.flac",
+        "b/effects.flac",
+        "b/music.flac",
+    ]
     for rel in got:
         np.testing.assert_allclose(read(out / rel), read(single / rel), rtol=0, atol=1e-6)
 
@@ -141,8 +190,23 @@ def test_engine_reaches_the_workers(tmp_path, local_ray):
     assert main(render_args([tmp_path / "in"], out, *causal, "--engine", "onnx-int8")) == 0
     got = read(out / "a_remove_music.wav")
     for engine in ("onnx-int8", "onnx"):
-        assert main(["separate", str(tmp_path / "in" / "a.wav"), "-p", "remove_music", *causal, "--allow-untrained",
-                     "--engine", engine, "-o", str(tmp_path / f"{engine}.wav")]) == 0
+        assert (
+            main(
+                [
+                    "separate",
+                    str(tmp_path / "in" / "a.wav"),
+                    "-p",
+                    "remove_music",
+                    *causal,
+                    "--allow-untrained",
+                    "--engine",
+                    engine,
+                    "-o",
+                    str(tmp_path / f"{engine}.wav"),
+                ]
+            )
+            == 0
+        )
     np.testing.assert_allclose(got, read(tmp_path / "onnx-int8.wav"), rtol=0, atol=1e-6)
     assert np.abs(got - read(tmp_path / "onnx.wav")).max() > 1e-4  # the int8 graph really ran
     (entry,) = json.loads((out / MANIFEST_NAME).read_text())["entries"].values()
@@ -168,10 +232,13 @@ def test_a_second_driver_on_the_same_folder_is_refused(tmp_path, local_ray, caps
     write(tmp_path / "in" / "a.wav", seed=0)
     out = tmp_path / "out"
     out.mkdir()
-    code = ("import sys\nfrom fastuss_fx.render import render_lock\n"
-            "with render_lock(sys.argv[1]):\n    print('locked', flush=True)\n    sys.stdin.read()")
-    holder = subprocess.Popen([sys.executable, "-c", code, str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True)
+    code = (
+        "import sys\nfrom fastuss_fx.render import render_lock\n"
+        "with render_lock(sys.argv[1]):\n    print('locked', flush=True)\n    sys.stdin.read()"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         assert main(render_args([tmp_path / "in"], out)) == 1
@@ -246,8 +313,15 @@ def test_the_driver_exports_the_graphs_before_workers_start(tmp_path, monkeypatc
     write(tmp_path / "in" / "a.wav", seed=0)
     seen = []
     monkeypatch.setattr(runner, "_run_on_ray", lambda *args: seen.append(sorted(cache.glob("*/manifest.json"))))
-    runner.render([tmp_path / "in"], tmp_path / "out", "remove_music", model=str(variant), engine=engine,
-                  allow_untrained=True, progress=False)
+    runner.render(
+        [tmp_path / "in"],
+        tmp_path / "out",
+        "remove_music",
+        model=str(variant),
+        engine=engine,
+        allow_untrained=True,
+        progress=False,
+    )
     assert len(seen) == 1 and len(seen[0]) == (1 if exported else 0)
 
 

@@ -65,21 +65,43 @@ def free_port() -> int:
 def cluster_env(token: str) -> dict[str, str]:
     """This environment, with the cluster's own auth token and no other Ray address or auth setting."""
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH")}
-    return {**env, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token, "RAY_USAGE_STATS_ENABLED": "0",
-            "RAY_memory_monitor_refresh_ms": "0"}  # the memory monitor kills small workers on a busy CI machine
+    return {
+        **env,
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": token,
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_memory_monitor_refresh_ms": "0",
+    }  # the memory monitor kills small workers on a busy CI machine
 
 
 def start_node(root: Path, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
     """``ray start --block`` for one node; returns once it says it started (or fails with its log)."""
     log = root / f"{name}.log"
     common = [
-        "--num-cpus", "1", "--num-gpus", "0", "--disable-usage-stats", "--temp-dir", str(root / name),
-        "--dashboard-agent-listen-port", str(free_port()), "--min-worker-port", "0", "--max-worker-port", "0",
-        "--object-store-memory", str(80 * 1024 * 1024),
+        "--num-cpus",
+        "1",
+        "--num-gpus",
+        "0",
+        "--disable-usage-stats",
+        "--temp-dir",
+        str(root / name),
+        "--dashboard-agent-listen-port",
+        str(free_port()),
+        "--min-worker-port",
+        "0",
+        "--max-worker-port",
+        "0",
+        "--object-store-memory",
+        str(80 * 1024 * 1024),
     ]
     with open(log, "wb") as out:
-        proc = subprocess.Popen([str(RAY), "start", "--block", *args, *common], stdout=out, stderr=subprocess.STDOUT,
-                                env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            [str(RAY), "start", "--block", *args, *common],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + START_TIMEOUT_S
     while b"Ray runtime started" not in log.read_bytes():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -110,13 +132,24 @@ def cluster():
     nodes: list[subprocess.Popen] = []
     try:
         port = free_port()
-        nodes.append(start_node(root, "head", ["--head", "--port", str(port), "--include-dashboard", "false",
-                                               "--dashboard-port", str(free_port())], env))
+        nodes.append(
+            start_node(
+                root,
+                "head",
+                ["--head", "--port", str(port), "--include-dashboard", "false", "--dashboard-port", str(free_port())],
+                env,
+            )
+        )
         address = f"127.0.0.1:{port}"
         nodes.append(start_node(root, "node", ["--address", address], env))
         # a node registers shortly after its ``ray start`` says it started
-        waited = subprocess.run([sys.executable, "-c", WAIT_FOR_NODES, address, "2", str(START_TIMEOUT_S)], env=env,
-                                capture_output=True, text=True, timeout=START_TIMEOUT_S + 30)
+        waited = subprocess.run(
+            [sys.executable, "-c", WAIT_FOR_NODES, address, "2", str(START_TIMEOUT_S)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT_S + 30,
+        )
         assert waited.returncode == 0, waited.stderr[-3000:]
         yield address, env
     finally:
@@ -145,8 +178,23 @@ def test_render_joins_a_two_node_cluster(cluster, tmp_path):
     out = tmp_path / "out"
     tiny = ["-p", "remove_music", "--model", "tiny", "--allow-untrained"]
     driver = subprocess.run(
-        [sys.executable, "-m", "fastuss_fx.cli", "-v", "render", str(tmp_path / "in"), *tiny, "-o", str(out),
-         "--address", address], env=env, capture_output=True, text=True, timeout=RENDER_TIMEOUT_S,
+        [
+            sys.executable,
+            "-m",
+            "fastuss_fx.cli",
+            "-v",
+            "render",
+            str(tmp_path / "in"),
+            *tiny,
+            "-o",
+            str(out),
+            "--address",
+            address,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RENDER_TIMEOUT_S,
     )
     assert driver.returncode == 0, driver.stderr[-3000:]
     assert "render: 2 done, 0 skipped, 0 failed" in driver.stdout

@@ -17,27 +17,44 @@ logger = logging.getLogger(__name__)
 
 def add_processing_args(parser: argparse.ArgumentParser, default_preset: str | None) -> None:
     parser.add_argument("inputs", nargs="+", metavar="IN", help="audio files or folders of audio files")
-    parser.add_argument("-p", "--preset", default=default_preset, required=default_preset is None,
-                        help="shipped preset name or preset .yaml file" + (f" (default: {default_preset})" if default_preset else ""))
-    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output file, or folder for several inputs")
+    parser.add_argument(
+        "-p",
+        "--preset",
+        default=default_preset,
+        required=default_preset is None,
+        help="shipped preset name or preset .yaml file" + (f" (default: {default_preset})" if default_preset else ""),
+    )
+    parser.add_argument(
+        "-o", "--output", required=True, metavar="OUT", help="output file, or folder for several inputs"
+    )
     parser.add_argument("--mode", choices=("offline", "realtime"), help="override the preset's mode")
     parser.add_argument("--model", help="override the model variant (name or .yaml)")
     add_engine_arg(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    parser.add_argument("--bit-depth", choices=("16", "24", "32f"),
-                        help="PCM output depth: 16/24-bit integer or 32-bit float (WAV); default: the input's")
+    parser.add_argument(
+        "--bit-depth",
+        choices=("16", "24", "32f"),
+        help="PCM output depth: 16/24-bit integer or 32-bit float (WAV); default: the input's",
+    )
     add_untrained_arg(parser)
 
 
 def add_engine_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--engine", choices=("onnx", "onnx-int8", "torch"), default="onnx",
-                        help="onnxruntime, onnxruntime with the int8 step graph (causal models), or torch (default: %(default)s)")
+    parser.add_argument(
+        "--engine",
+        choices=("onnx", "onnx-int8", "torch"),
+        default="onnx",
+        help="onnxruntime, onnxruntime with the int8 step graph (causal models), or torch (default: %(default)s)",
+    )
 
 
 def add_untrained_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--allow-untrained", action="store_true",
-                        help="run a model without trained weights (random init: not a separation); by default only "
-                             "trained weights run, and a model named without them is an error")
+    parser.add_argument(
+        "--allow-untrained",
+        action="store_true",
+        help="run a model without trained weights (random init: not a separation); by default only "
+        "trained weights run, and a model named without them is an error",
+    )
 
 
 def build_processor(args: argparse.Namespace) -> Any:
@@ -55,12 +72,16 @@ def describe_model(processor: Any) -> str:
 def report_written(args: argparse.Namespace, target: Path, seconds: float, processor: Any, elapsed: float) -> None:
     """One plain line on stdout per output file (nothing with ``-q``)."""
     if not getattr(args, "quiet", False):
-        print(f"wrote {target} ({seconds:.1f} s, preset {Path(args.preset).stem}, model {describe_model(processor)}, "
-              f"took {elapsed:.1f} s)", flush=True)
+        print(
+            f"wrote {target} ({seconds:.1f} s, preset {Path(args.preset).stem}, model {describe_model(processor)}, "
+            f"took {elapsed:.1f} s)",
+            flush=True,
+        )
 
 
-def write_output(args: argparse.Namespace, source: Path, target: Path, audio: Any, rate: float,
-                 processor: Any | None = None) -> None:
+def write_output(
+    args: argparse.Namespace, source: Path, target: Path, audio: Any, rate: float, processor: Any | None = None
+) -> None:
     """Write one output at ``--bit-depth`` (default: the input's depth).
 
     When ``processor``'s mix adds gain, a result that peaks above -1 dBFS is turned down as a

@@ -11,15 +11,48 @@ from fastuss_fx.processor import DEFAULT_MODELS
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("bench", help="measure RTF, hop compute time and matmul-peak share (onnxruntime)")
-    parser.add_argument("--offline", nargs="*", default=[DEFAULT_MODELS["offline"]], metavar="VARIANT", help="offline variants (default: %(default)s)")
-    parser.add_argument("--realtime", nargs="*", default=[DEFAULT_MODELS["realtime"]], metavar="VARIANT", help="causal variants (default: %(default)s)")
-    parser.add_argument("--seconds", type=float, default=30.0, help="audio seconds per measurement (default: %(default)s)")
+    parser.add_argument(
+        "--offline",
+        nargs="*",
+        default=[DEFAULT_MODELS["offline"]],
+        metavar="VARIANT",
+        help="offline variants (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--realtime",
+        nargs="*",
+        default=[DEFAULT_MODELS["realtime"]],
+        metavar="VARIANT",
+        help="causal variants (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=30.0, help="audio seconds per measurement (default: %(default)s)"
+    )
     parser.add_argument("--threads", type=int, default=None, help="offline threads (default: all cores)")
-    parser.add_argument("--memory-minutes", type=float, default=0.0, help="also measure peak RSS of the offline processor on this many minutes of stereo audio")
+    parser.add_argument(
+        "--memory-minutes",
+        type=float,
+        default=0.0,
+        help="also measure peak RSS of the offline processor on this many minutes of stereo audio",
+    )
     parser.add_argument("--no-int8", dest="int8", action="store_false", help="skip the int8 realtime rows")
-    parser.add_argument("--train", nargs="*", default=None, metavar="VARIANT", help="measure training throughput instead (default variants: fastuss-causal fastuss-8.3g)")
-    parser.add_argument("--train-precision", nargs="+", default=["fp32"], choices=["fp32", "bf16"], help="training precisions (default: %(default)s)")
-    parser.add_argument("--train-steps", type=int, default=3, help="timed training steps per row (default: %(default)s)")
+    parser.add_argument(
+        "--train",
+        nargs="*",
+        default=None,
+        metavar="VARIANT",
+        help="measure training throughput instead (default variants: fastuss-causal fastuss-8.3g)",
+    )
+    parser.add_argument(
+        "--train-precision",
+        nargs="+",
+        default=["fp32"],
+        choices=["fp32", "bf16"],
+        help="training precisions (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--train-steps", type=int, default=3, help="timed training steps per row (default: %(default)s)"
+    )
     parser.add_argument("--train-batch", type=int, default=4, help="training batch size (default: %(default)s)")
     parser.add_argument("--train-seconds", type=float, default=2.0, help="training crop seconds (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print a JSON list of rows")
@@ -51,11 +84,14 @@ def run(args: argparse.Namespace) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     """``--train``: training steps per second on the reference workload (2 threads by default)."""
-    from fastuss_fx.train.speed import format_train_rows, run_train as bench
+    from fastuss_fx.train.speed import format_train_rows
+    from fastuss_fx.train.speed import run_train as bench
 
     if args.train_steps < 1 or args.train_batch < 1 or args.train_seconds <= 0:
         raise ValueError("--train-steps, --train-batch and --train-seconds must be positive")
     variants = args.train or ["fastuss-causal", "fastuss-8.3g"]
-    rows = bench(variants, args.threads or 2, tuple(args.train_precision), args.train_steps, args.train_batch, args.train_seconds)
+    rows = bench(
+        variants, args.threads or 2, tuple(args.train_precision), args.train_steps, args.train_batch, args.train_seconds
+    )
     print(json.dumps([r.as_dict() for r in rows], indent=2) if args.json else format_train_rows(rows))
     return 0

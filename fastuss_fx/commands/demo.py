@@ -22,12 +22,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo", help="separate the bundled example (speech + music + effects) and plot the result"
     )
-    parser.add_argument("-p", "--preset", default="dialog_only", help="shipped preset name or preset .yaml file (default: dialog_only)")
-    parser.add_argument("-o", "--out", default="fastuss-demo", metavar="DIR",
-                        help="output folder (default: ./fastuss-demo); the demo's files in it are replaced")
+    parser.add_argument(
+        "-p", "--preset", default="dialog_only", help="shipped preset name or preset .yaml file (default: dialog_only)"
+    )
+    parser.add_argument(
+        "-o",
+        "--out",
+        default="fastuss-demo",
+        metavar="DIR",
+        help="output folder (default: ./fastuss-demo); the demo's files in it are replaced",
+    )
     parser.add_argument("--model", help="model variant (name or .yaml); default: the preset's, else the mode's default")
-    parser.add_argument("--segment-seconds", type=float, metavar="S",
-                        help="offline window length in seconds (default 6; e.g. 1 with --model tiny)")
+    parser.add_argument(
+        "--segment-seconds",
+        type=float,
+        metavar="S",
+        help="offline window length in seconds (default 6; e.g. 1 with --model tiny)",
+    )
     add_untrained_arg(parser)
     parser.set_defaults(run=io_errors(run))
 
@@ -38,8 +49,14 @@ def run(args: argparse.Namespace) -> int:
     out_dir = output_folder(Path(args.out))
 
     def work(progress):
-        return run_demo(out_dir, args.preset, args.model, segment_seconds=args.segment_seconds, progress=progress,
-                        allow_untrained=args.allow_untrained)
+        return run_demo(
+            out_dir,
+            args.preset,
+            args.model,
+            segment_seconds=args.segment_seconds,
+            progress=progress,
+            allow_untrained=args.allow_untrained,
+        )
 
     result = run_with_progress(work, "demo", EXAMPLE_SECONDS)  # warnings: one line each (see fastuss_fx.cli)
     print(f"fastuss demo: preset {result.preset!r}, model {result.model!r} ({result.weights})")

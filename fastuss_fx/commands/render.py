@@ -35,13 +35,25 @@ def run(args: argparse.Namespace) -> int:
     from fastuss_fx.render import render
 
     s = render(
-        args.inputs, args.output, args.preset, stems=args.stems, mode=args.mode, model=args.model, engine=args.engine,
-        address=args.address, workers=args.workers, threads=args.threads, overwrite=args.overwrite, limit=args.limit,
+        args.inputs,
+        args.output,
+        args.preset,
+        stems=args.stems,
+        mode=args.mode,
+        model=args.model,
+        engine=args.engine,
+        address=args.address,
+        workers=args.workers,
+        threads=args.threads,
+        overwrite=args.overwrite,
+        limit=args.limit,
         allow_untrained=args.allow_untrained,
     )
     for source, error in s.failures:
         print(f"failed: {source}: {error}", file=sys.stderr)
-    rate = f", {s.audio_seconds / 3600:.3f} audio h at {s.audio_hours_per_hour:.1f} audio h per wall h" if s.done else ""
+    rate = (
+        f", {s.audio_seconds / 3600:.3f} audio h at {s.audio_hours_per_hour:.1f} audio h per wall h" if s.done else ""
+    )
     left = f", {s.left} left" if s.left else ""
     print(f"render: {s.done} done, {s.skipped} skipped, {s.failed} failed{left}{rate}; manifest {s.manifest}")
     return 1 if s.failed else 0

@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
         audio, rate = read_audio(source)
         seconds = audio.shape[-1] / rate
         start = time.perf_counter()
-        out = run_with_progress(lambda p: processor.process(audio, rate, progress=p), source.name, seconds)
+        # the lambda runs inside this iteration (run_with_progress calls it at once)
+        out = run_with_progress(lambda p: processor.process(audio, rate, progress=p), source.name, seconds)  # noqa: B023
         write_output(args, source, target, out, rate, processor)
         elapsed = time.perf_counter() - start
         report_written(args, target, seconds, processor, elapsed)

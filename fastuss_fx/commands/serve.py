@@ -12,14 +12,29 @@ from fastuss_fx.commands._common import add_untrained_arg
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("serve", help="local web app: separate a file and audition its stems in a mixer")
-    parser.add_argument("folder", nargs="?", metavar="FOLDER", help="folder whose audio files the page may open (default: uploads only)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s); any other needs the printed token")
+    parser.add_argument(
+        "folder", nargs="?", metavar="FOLDER", help="folder whose audio files the page may open (default: uploads only)"
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s); any other needs the printed token"
+    )
     parser.add_argument("--port", type=int, default=8765, help="port (default: %(default)s; 0 picks a free one)")
     parser.add_argument("--token", help="access token (default: a random one when --host is not loopback)")
-    parser.add_argument("--work", metavar="DIR", help="folder for uploads, stems and exports (default: a temporary one, removed at exit)")
-    parser.add_argument("--max-upload-mb", type=float, default=200.0, help="largest upload in MB (default: %(default)s)")
+    parser.add_argument(
+        "--work",
+        metavar="DIR",
+        help="folder for uploads, stems and exports (default: a temporary one, removed at exit)",
+    )
+    parser.add_argument(
+        "--max-upload-mb", type=float, default=200.0, help="largest upload in MB (default: %(default)s)"
+    )
     parser.add_argument("--model", help="override the presets' model variant")
-    parser.add_argument("--engine", choices=("onnx", "onnx-int8", "torch"), default="onnx", help="separation engine (default: %(default)s)")
+    parser.add_argument(
+        "--engine",
+        choices=("onnx", "onnx-int8", "torch"),
+        default="onnx",
+        help="separation engine (default: %(default)s)",
+    )
     add_untrained_arg(parser)
     parser.set_defaults(run=run)
 
@@ -33,8 +48,14 @@ def run(args: argparse.Namespace) -> int:
     if args.max_upload_mb <= 0:
         raise ValueError("--max-upload-mb must be positive")
     config = ServeConfig(
-        folder=folder, work=Path(args.work) if args.work else None, host=args.host, port=args.port, token=args.token,
-        max_upload_bytes=int(args.max_upload_mb * 1e6), engine=args.engine, model=args.model,
+        folder=folder,
+        work=Path(args.work) if args.work else None,
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        max_upload_bytes=int(args.max_upload_mb * 1e6),
+        engine=args.engine,
+        model=args.model,
         allow_untrained=args.allow_untrained,
     )
     try:

@@ -47,12 +47,19 @@ def run(args: argparse.Namespace) -> int:
         audio, rate = read_audio(source)
         seconds = audio.shape[-1] / rate
         start = time.perf_counter()
-        stems = run_with_progress(lambda p: processor.separate(audio, rate, progress=p), source.name, seconds)
+        # the lambda runs inside this iteration (run_with_progress calls it at once)
+        stems = run_with_progress(lambda p: processor.separate(audio, rate, progress=p), source.name, seconds)  # noqa: B023
         output_folder(folder / source.stem)
         for name, target in targets.items():
             write_output(args, source, target, stems[name], rate)
         elapsed = time.perf_counter() - start
         for target in targets.values():
             report_written(args, target, seconds, processor, elapsed)
-        logger.info("%s -> %s/ (%d stems, real-time factor %.2f)", source, folder / source.stem, len(stems), elapsed / max(seconds, 1e-9))
+        logger.info(
+            "%s -> %s/ (%d stems, real-time factor %.2f)",
+            source,
+            folder / source.stem,
+            len(stems),
+            elapsed / max(seconds, 1e-9),
+        )
     return 0

@@ -21,13 +21,20 @@ def _flag(prefix: str, name: str) -> str:
     return "--" + (prefix + name).replace("_", "-")
 
 
-def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "", skip: tuple[str, ...] = ()) -> None:
+def add_dataclass_arguments(
+    parser: argparse.ArgumentParser, cls: type, prefix: str = "", skip: tuple[str, ...] = ()
+) -> None:
     """One flag per field of dataclass ``cls``; unset flags stay out of the namespace (``SUPPRESS``)."""
     hints = typing.get_type_hints(cls)
     for field in dataclasses.fields(cls):
         if field.name in skip or dataclasses.is_dataclass(hints[field.name]):
             continue
-        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()  # type: ignore[misc]
+        if field.default is not dataclasses.MISSING:
+            default = field.default
+        elif callable(field.default_factory):
+            default = field.default_factory()
+        else:
+            raise TypeError(f"{cls.__name__}.{field.name} has no default, so it cannot be an optional flag")
         kind = hints[field.name]
         dest = prefix.replace("-", "_") + field.name
         options: dict[str, Any] = {"dest": dest, "default": argparse.SUPPRESS, "help": f"default: {default}"}
@@ -78,4 +85,6 @@ def run(args: argparse.Namespace) -> int:
     summary = train(config_from_args(args))
     print(json.dumps(summary, indent=2))
     stopped = summary.get("stopped")
-    return 128 + signal.Signals[stopped].value if stopped in signal.Signals.__members__ else 0
+    if isinstance(stopped, str) and stopped in signal.Signals.__members__:
+        return 128 + signal.Signals[stopped].value
+    return 0

@@ -10,6 +10,8 @@ window's history. Replaces the pedalboard low-pass and Freeverb of earlier versi
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 ROOM_BANDS_HZ = (1000.0, 4000.0)
@@ -17,13 +19,18 @@ ROOM_BANDS_HZ = (1000.0, 4000.0)
 
 
 def band_response(freqs: np.ndarray, cutoff_hz: float, transition: float = 0.1) -> np.ndarray:
-    """Low-pass gain per frequency: 1 below ``cutoff_hz * (1 - transition)``, a raised cosine down to 0 at ``cutoff_hz``."""
+    """Low-pass gain per frequency.
+
+    1 below ``cutoff_hz * (1 - transition)``, a raised cosine down to 0 at ``cutoff_hz``.
+    """
     start = cutoff_hz * (1.0 - transition)
     x = np.clip((freqs - start) / max(cutoff_hz - start, 1e-9), 0.0, 1.0)
     return (0.5 + 0.5 * np.cos(np.pi * x)).astype(np.float32)
 
 
-def tilt_response(freqs: np.ndarray, db_per_octave: float, pivot_hz: float = 1000.0, max_db: float = 12.0) -> np.ndarray:
+def tilt_response(
+    freqs: np.ndarray, db_per_octave: float, pivot_hz: float = 1000.0, max_db: float = 12.0
+) -> np.ndarray:
     """A spectral tilt of ``db_per_octave`` around ``pivot_hz``, clamped to +-``max_db``."""
     octaves = np.log2(np.maximum(freqs, 20.0) / pivot_hz)
     return (10.0 ** (np.clip(db_per_octave * octaves, -max_db, max_db) / 20.0)).astype(np.float32)
@@ -46,7 +53,9 @@ def lowpass(audio: np.ndarray, cutoff_hz: float, sample_rate: int) -> np.ndarray
 
 
 def room_impulse(rng: np.random.Generator, sample_rate: int, rt60: float, hf_damping: float = 0.4) -> np.ndarray:
-    """The reverberant part of a synthetic room impulse response, ``rt60`` seconds long (the decay below 1 kHz), unit energy.
+    """The reverberant part of a synthetic room impulse response, unit energy.
+
+    ``rt60`` seconds long (the decay below 1 kHz).
 
     Exponentially decaying Gaussian noise per band (``ROOM_BANDS_HZ``); bands above 1 kHz decay
     faster (RT60 times ``(1000 / f) ** hf_damping`` at their centre f). It starts after a
@@ -60,7 +69,7 @@ def room_impulse(rng: np.random.Generator, sample_rate: int, rt60: float, hf_dam
     freqs = frequencies(size, sample_rate)
     edges = (0.0, *ROOM_BANDS_HZ, sample_rate)
     tail = np.zeros(length, np.float32)
-    for low, high in zip(edges[:-1], edges[1:]):
+    for low, high in itertools.pairwise(edges):
         centre = np.sqrt(max(low, 250.0) * min(high, sample_rate / 2))
         band_rt60 = rt60 * min(1.0, (1000.0 / centre) ** hf_damping)
         band = np.fft.irfft(np.where((freqs >= low) & (freqs < high), spectrum, 0), size)[:length]
@@ -111,7 +120,11 @@ def loudness_db(audio: np.ndarray, sample_rate: int, frame_s: float = 0.05, rela
     frame = max(int(frame_s * sample_rate), 1)
     audio = np.asarray(audio, dtype=np.float64)
     count = len(audio) // frame
-    powers = np.mean(np.square(audio[: count * frame]).reshape(count, frame), axis=1) if count else np.array([np.mean(np.square(audio))])
+    powers = (
+        np.mean(np.square(audio[: count * frame]).reshape(count, frame), axis=1)
+        if count
+        else np.array([np.mean(np.square(audio))])
+    )
     peak = float(np.max(powers)) if len(powers) else 0.0
     if peak <= 0.0:
         return -np.inf

@@ -18,7 +18,6 @@ from fastuss_fx.data.manifest import ClipStore
 from fastuss_fx.data.mixer import Example, MixConfig, Mixer
 from fastuss_fx.data.tasks import Task
 
-
 VALID_SEED = 1234
 """Seed of the validation set: training and ``fastuss eval`` score the same mixtures."""
 
@@ -33,7 +32,12 @@ class Batch:
     name: str = ""
 
     def to(self, device: torch.device | str) -> Batch:
-        return Batch(self.mixture.to(device, non_blocking=True), self.targets.to(device, non_blocking=True), self.prompts, self.name)
+        return Batch(
+            self.mixture.to(device, non_blocking=True),
+            self.targets.to(device, non_blocking=True),
+            self.prompts,
+            self.name,
+        )
 
     def pin_memory(self) -> Batch:
         """Called by ``DataLoader(pin_memory=True)`` for faster copies to the GPU."""
@@ -78,7 +82,15 @@ class MixtureStream(IterableDataset):
             step += workers
 
 
-def validation_batches(store: ClipStore, tasks: Sequence[Task], config: MixConfig, examples: int, seed: int = VALID_SEED, batch_size: int = 8, split: str = "valid") -> list[Batch]:
+def validation_batches(
+    store: ClipStore,
+    tasks: Sequence[Task],
+    config: MixConfig,
+    examples: int,
+    seed: int = VALID_SEED,
+    batch_size: int = 8,
+    split: str = "valid",
+) -> list[Batch]:
     """A fixed scoring set from ``split`` (``valid`` picks checkpoints; ``test``/``holdout`` are only reported):
     ``examples`` mixtures per task, no per-source augmentation, no silent source.
 
@@ -88,7 +100,15 @@ def validation_batches(store: ClipStore, tasks: Sequence[Task], config: MixConfi
     """
     config = replace(config, silent_probability=0.0, lowpass_probability=0.0, song_probability=1.0)
     if not config.valid_channel:
-        config = replace(config, reverb_probability=0.0, mix_lowpass_probability=0.0, bandwidth_probability=0.0, tilt_probability=0.0, clip_probability=0.0, babble_probability=0.0)
+        config = replace(
+            config,
+            reverb_probability=0.0,
+            mix_lowpass_probability=0.0,
+            bandwidth_probability=0.0,
+            tilt_probability=0.0,
+            clip_probability=0.0,
+            babble_probability=0.0,
+        )
     mixer = Mixer(store, store.subset(split), config)
     batches = []
     for number, task in enumerate(tasks):

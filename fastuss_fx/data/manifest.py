@@ -29,7 +29,8 @@ from fastuss_fx.prompts import PROMPTS
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "valid", "test", "holdout")
-"""``valid`` picks checkpoints, ``test`` is only reported, ``holdout`` is a source never trained on (real-world check)."""
+"""``valid`` picks checkpoints, ``test`` is only reported, ``holdout`` is a source never trained on
+(real-world check)."""
 SAMPLE_RATE = 48000
 
 
@@ -78,7 +79,9 @@ def split_for(key: str, valid_fraction: float = 0.05, test_fraction: float = 0.0
     ``valid_fraction + test_fraction``, else to ``train``: every clip of one key shares a split.
     """
     if not (0 <= valid_fraction and 0 <= test_fraction and valid_fraction + test_fraction < 1):
-        raise ValueError(f"need valid_fraction, test_fraction >= 0 and a sum < 1, got {valid_fraction!r} and {test_fraction!r}")
+        raise ValueError(
+            f"need valid_fraction, test_fraction >= 0 and a sum < 1, got {valid_fraction!r} and {test_fraction!r}"
+        )
     u = int.from_bytes(hashlib.sha1(key.encode()).digest()[:4], "big") / 2**32
     return "valid" if u < valid_fraction else "test" if u < valid_fraction + test_fraction else "train"
 
@@ -168,7 +171,13 @@ class ClipStore:
     """
 
     def __init__(
-        self, rows: Sequence[ManifestRow], root: str | Path, *, sample_rate: int = SAMPLE_RATE, cache: str = "int16", cache_dir: str | Path | None = None
+        self,
+        rows: Sequence[ManifestRow],
+        root: str | Path,
+        *,
+        sample_rate: int = SAMPLE_RATE,
+        cache: str = "int16",
+        cache_dir: str | Path | None = None,
     ):
         if cache not in CACHE_MODES:
             raise ValueError(f"cache must be one of {', '.join(map(repr, CACHE_MODES))}, got {cache!r}")

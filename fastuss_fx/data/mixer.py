@@ -37,6 +37,7 @@ from fastuss_fx.prompts import PROMPTS, allowed_together
 ALIGNED_STEMS = ("drums", "bass", "other")
 """Kinds rendered per song from MIDI; their clips share a ``song`` id and are sample-aligned."""
 
+
 def parse_task_weights(entries: Sequence[str]) -> list[tuple[tuple[str, ...] | None, float]]:
     """``"name=weight"`` entries as (prompts, weight); prompts ``None`` for ``random``.
 
@@ -60,7 +61,10 @@ def parse_task_weights(entries: Sequence[str]) -> list[tuple[tuple[str, ...] | N
             prompts = tuple(name.split("+"))
             unknown = [p for p in prompts if p not in PROMPTS]
             if unknown or not allowed_together(prompts):
-                raise ValueError(f"task weight {entry!r}: not a task ({', '.join(['random', *TASKS])}) nor an allowed '+'-joined prompt list")
+                raise ValueError(
+                    f"task weight {entry!r}: not a task ({', '.join(['random', *TASKS])}) "
+                    "nor an allowed '+'-joined prompt list"
+                )
         parsed.append((prompts, value))
     if not parsed or sum(w for _, w in parsed) <= 0:
         raise ValueError(f"task_weights need a positive weight, got {tuple(entries)}")
@@ -91,7 +95,13 @@ class MixConfig:
     min_sources: int = 2
     max_sources: int = 4
     repeatable: tuple[str, ...] = ("speech",)
-    task_weights: tuple[str, ...] = ("dialog=0.25", "denoise=0.2", "speech+sfx+sfxbg+musicbg=0.1", "speech+speech+sfxbg=0.05", "random=0.4")
+    task_weights: tuple[str, ...] = (
+        "dialog=0.25",
+        "denoise=0.2",
+        "speech+sfx+sfxbg+musicbg=0.1",
+        "speech+speech+sfxbg=0.05",
+        "random=0.4",
+    )
     gain_db: tuple[float, float] = (-10.0, 0.0)
     background_gain_db: tuple[float, float] = (-20.0, 0.0)
     snr_db: tuple[float, float] = (-5.0, 25.0)
@@ -125,7 +135,18 @@ class MixConfig:
             raise ValueError(f"need 1 <= min_sources <= max_sources, got {self.min_sources}, {self.max_sources}")
         if self.chunk_seconds <= 0:
             raise ValueError(f"chunk_seconds must be positive, got {self.chunk_seconds}")
-        ranges = ("gain_db", "background_gain_db", "snr_db", "rt60_s", "hf_damping", "drr_db", "babble_talkers", "tilt_db_per_octave", "lowpass_hz", "clip_drive_db")
+        ranges = (
+            "gain_db",
+            "background_gain_db",
+            "snr_db",
+            "rt60_s",
+            "hf_damping",
+            "drr_db",
+            "babble_talkers",
+            "tilt_db_per_octave",
+            "lowpass_hz",
+            "clip_drive_db",
+        )
         for name in ranges:
             low, high = getattr(self, name)
             if low > high:
@@ -173,7 +194,13 @@ class Example:
     clip_db: float | None = None
 
 
-def sample_prompts(rng: np.random.Generator, count: int, kinds: Sequence[str], repeatable: Sequence[str], counts: dict[str, int] | None = None) -> list[str]:
+def sample_prompts(
+    rng: np.random.Generator,
+    count: int,
+    kinds: Sequence[str],
+    repeatable: Sequence[str],
+    counts: dict[str, int] | None = None,
+) -> list[str]:
     """Draw ``count`` prompts one by one, uniformly among the kinds still allowed.
 
     A kind is allowed if adding it keeps ``allowed_together`` true, and, when already drawn,
@@ -209,8 +236,15 @@ class Mixer:
         if not self.by_role:
             raise ValueError("the mixer got no clips")
         self.kinds = [kind for kind in PROMPTS if kind in self.by_role]
-        self.weights = {c: config.fullband_speech_weight if store.rows[c].native_rate >= config.fullband_rate else 1.0 for c in self.by_role.get("speech", [])}
-        self.tasks = [(prompts, weight) for prompts, weight in parse_task_weights(config.task_weights) if weight > 0 and self._fits(prompts)]
+        self.weights = {
+            c: config.fullband_speech_weight if store.rows[c].native_rate >= config.fullband_rate else 1.0
+            for c in self.by_role.get("speech", [])
+        }
+        self.tasks = [
+            (prompts, weight)
+            for prompts, weight in parse_task_weights(config.task_weights)
+            if weight > 0 and self._fits(prompts)
+        ]
         if not self.tasks:
             self.tasks = [(None, 1.0)]
 
@@ -241,10 +275,15 @@ class Mixer:
         clips = self._pick_clips(rng, prompts, babble)
         talkers = self._pick_talkers(rng, clips, babble)
         room = self._room(rng) if rng.random() < cfg.reverb_probability else None
-        in_room = [room is not None and (s in babble or bool(rng.random() < cfg.room_source_probability)) for s in range(len(prompts))]
+        in_room = [
+            room is not None and (s in babble or bool(rng.random() < cfg.room_source_probability))
+            for s in range(len(prompts))
+        ]
         babble_room = room if room is not None or not babble else self._room(rng)
         longest = max((len(r) for r in (room, babble_room) if r is not None), default=0)
-        pre = augment.fast_size(longest + n) - n if longest else 0  # history for the reverb tail; pre + n is a fast FFT size
+        pre = (
+            augment.fast_size(longest + n) - n if longest else 0
+        )  # history for the reverb tail; pre + n is a fast FFT size
         chunks, offsets = self._chunks(rng, clips, n, pre)
         silent = [bool(rng.random() < cfg.silent_probability) for _ in prompts]
         if all(silent):
@@ -257,10 +296,16 @@ class Mixer:
                 chunks[s] = augment.lowpass(chunks[s], float(rng.uniform(*cfg.lowpass_hz)), rate)
         stack = np.stack(chunks)
         targets = stack[:, pre:].copy()
-        for impulse, group in ((room, [s for s in range(len(prompts)) if in_room[s]]), (babble_room, [s for s in babble if not in_room[s]])):
+        for impulse, group in (
+            (room, [s for s in range(len(prompts)) if in_room[s]]),
+            (babble_room, [s for s in babble if not in_room[s]]),
+        ):
             if group:  # direct path at its own level + the shared reverberant part, history included
+                assert impulse is not None  # a source is in a room only when that room exists
                 direct = 10.0 ** (rng.uniform(*cfg.drr_db, size=len(group)) / 20.0)
-                targets[group] = direct[:, None].astype(np.float32) * targets[group] + augment.convolve(stack[group], impulse, context=pre)
+                targets[group] = direct[:, None].astype(np.float32) * targets[group] + augment.convolve(
+                    stack[group], impulse, context=pre
+                )
 
         tilt = float(rng.uniform(*cfg.tilt_db_per_octave)) if rng.random() < cfg.tilt_probability else 0.0
         cutoff = self._cutoff(rng, clips + [c for t in talkers.values() for c in t])
@@ -286,13 +331,28 @@ class Mixer:
         scale = cfg.peak_limit / peak if peak > cfg.peak_limit else 1.0
         targets = targets * np.float32(scale)
         return Example(
-            targets.sum(axis=0), targets, prompts, gains, silent, clips, offsets, scale,
-            in_room=in_room, room=room, snr_db=snrs, babble=talkers, cutoff_hz=cutoff, tilt_db=tilt, clip_db=clip_db,
+            targets.sum(axis=0),
+            targets,
+            prompts,
+            gains,
+            silent,
+            clips,
+            offsets,
+            scale,
+            in_room=in_room,
+            room=room,
+            snr_db=snrs,
+            babble=talkers,
+            cutoff_hz=cutoff,
+            tilt_db=tilt,
+            clip_db=clip_db,
         )
 
     def _room(self, rng: np.random.Generator) -> np.ndarray:
         cfg = self.config
-        return augment.room_impulse(rng, cfg.sample_rate, float(rng.uniform(*cfg.rt60_s)), float(rng.uniform(*cfg.hf_damping)))
+        return augment.room_impulse(
+            rng, cfg.sample_rate, float(rng.uniform(*cfg.rt60_s)), float(rng.uniform(*cfg.hf_damping))
+        )
 
     def _cutoff(self, rng: np.random.Generator, clips: list[int]) -> float | None:
         """The mixture's band limit: the lowest native Nyquist (often) and a codec low-pass (rarely), if below ours."""
@@ -305,10 +365,14 @@ class Mixer:
         cutoff = min(cutoffs, default=nyquist)
         return float(cutoff) if cutoff < nyquist else None
 
-    def _levels(self, rng: np.random.Generator, prompts: list[str], targets: np.ndarray, silent: list[bool]) -> tuple[list[float], list[float | None]]:
+    def _levels(
+        self, rng: np.random.Generator, prompts: list[str], targets: np.ndarray, silent: list[bool]
+    ) -> tuple[list[float], list[float | None]]:
         """Scale ``targets`` in place to their loudness; silent ones to zero. Returns gains and SNRs."""
         cfg = self.config
-        gains = [float(rng.uniform(*(cfg.background_gain_db if p in cfg.backgrounds else cfg.gain_db))) for p in prompts]
+        gains = [
+            float(rng.uniform(*(cfg.background_gain_db if p in cfg.backgrounds else cfg.gain_db))) for p in prompts
+        ]
         snrs: list[float | None] = [None] * len(prompts)
         for s, target in enumerate(targets):
             if silent[s] or float(np.sqrt(np.mean(np.square(target, dtype=np.float64)))) < 1e-5:
@@ -317,8 +381,9 @@ class Mixer:
         speech = next((s for s, p in enumerate(prompts) if p == "speech" and not silent[s]), None)
         for s, prompt in enumerate(prompts):
             if speech is not None and prompt in cfg.backgrounds and not silent[s]:
-                snrs[s] = float(rng.uniform(*cfg.snr_db))
-                gains[s] = gains[speech] - snrs[s]
+                snr = float(rng.uniform(*cfg.snr_db))
+                snrs[s] = snr
+                gains[s] = gains[speech] - snr
             if not silent[s]:
                 level = augment.loudness_db(targets[s], cfg.sample_rate)
                 targets[s] *= np.float32(10.0 ** ((cfg.reference_db + gains[s] - level) / 20.0))
@@ -377,8 +442,13 @@ class Mixer:
                     clips[s] = free[int(rng.integers(len(free)))]
         return [int(c) for c in clips]  # type: ignore[arg-type]
 
-    def _chunks(self, rng: np.random.Generator, clips: list[int], n: int, pre: int = 0) -> tuple[list[np.ndarray], list[int]]:
-        """A random window of each clip (``pre`` samples more in front) and its offset; clips of one song share the window."""
+    def _chunks(
+        self, rng: np.random.Generator, clips: list[int], n: int, pre: int = 0
+    ) -> tuple[list[np.ndarray], list[int]]:
+        """A random window of each clip (``pre`` samples more in front) and its offset.
+
+        Clips of one song share the window.
+        """
         offsets: dict[str | None, int] = {}
         chunks = []
         for clip in clips:

@@ -20,7 +20,15 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from fastuss_fx.data.manifest import SAMPLE_RATE, SPLITS, ManifestRow, load_clip, manifest_path, read_manifest, write_manifest
+from fastuss_fx.data.manifest import (
+    SAMPLE_RATE,
+    SPLITS,
+    ManifestRow,
+    load_clip,
+    manifest_path,
+    read_manifest,
+    write_manifest,
+)
 from fastuss_fx.data.stats import is_synthetic
 
 logger = logging.getLogger(__name__)
@@ -92,9 +100,18 @@ def balanced_order(units: list[_Unit], seed: int) -> list[_Unit]:
     return order
 
 
-def pack_corpus(source: str | Path, out: str | Path, *, max_mib: float = 50.0, compression_level: float = 0.8, seed: int = 0,
-                progress: bool = False) -> Path:
-    """Write ``out/manifest.jsonl`` and Opus files for a subset of ``source`` of at most ``max_mib`` (manifest included).
+def pack_corpus(
+    source: str | Path,
+    out: str | Path,
+    *,
+    max_mib: float = 50.0,
+    compression_level: float = 0.8,
+    seed: int = 0,
+    progress: bool = False,
+) -> Path:
+    """Write ``out/manifest.jsonl`` and Opus files for a subset of ``source``.
+
+    At most ``max_mib`` (manifest included).
 
     ``compression_level`` is libsndfile's (0 = largest, 1 = smallest; 0.8 is about 56 kb/s).
     Returns the new manifest's path.
@@ -119,8 +136,17 @@ def pack_corpus(source: str | Path, out: str | Path, *, max_mib: float = 50.0, c
                 target = out / Path(row.path).with_suffix(".opus")
                 target.parent.mkdir(parents=True, exist_ok=True)
                 sf.write(target, audio, SAMPLE_RATE, format="OGG", subtype="OPUS", compression_level=compression_level)
-                written.append((replace(row, path=target.relative_to(out).as_posix(), duration_s=round(len(audio) / SAMPLE_RATE, 3)), target))
-            size = sum(path.stat().st_size + len(json.dumps(row.to_dict(), ensure_ascii=False)) + 1 for row, path in written)
+                written.append(
+                    (
+                        replace(
+                            row, path=target.relative_to(out).as_posix(), duration_s=round(len(audio) / SAMPLE_RATE, 3)
+                        ),
+                        target,
+                    )
+                )
+            size = sum(
+                path.stat().st_size + len(json.dumps(row.to_dict(), ensure_ascii=False)) + 1 for row, path in written
+            )
             if split_used + size > split_budget:
                 for _, path in written:
                     path.unlink()

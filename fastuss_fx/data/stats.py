@@ -11,8 +11,20 @@ from dataclasses import dataclass, field
 
 from fastuss_fx.data.manifest import SPLITS, ManifestRow, leaked_groups
 
-SYNTHETIC_SOURCES = frozenset({"espeak-ng", "flite", "festival", "festival-singing", "generated-noise", "synthetic",
-                               "tts-espeak-ng", "tts-flite", "tts-festival", "sing-festival"})
+SYNTHETIC_SOURCES = frozenset(
+    {
+        "espeak-ng",
+        "flite",
+        "festival",
+        "festival-singing",
+        "generated-noise",
+        "synthetic",
+        "tts-espeak-ng",
+        "tts-flite",
+        "tts-festival",
+        "sing-festival",
+    }
+)
 """Generated sources (the corpus builder's and the starter pack's names)."""
 
 
@@ -40,13 +52,21 @@ class CorpusStats:
     def speech_hours(self, *, synthetic: bool, splits: Iterable[str] = SPLITS) -> float:
         """Speech hours from generated (``synthetic=True``) or recorded sources within ``splits``."""
         splits = set(splits)
-        return sum(h for (role, source, split), h in self.source_hours.items()
-                   if role == "speech" and split in splits and (source in self.synthetic) == synthetic)
+        return sum(
+            h
+            for (role, source, split), h in self.source_hours.items()
+            if role == "speech" and split in splits and (source in self.synthetic) == synthetic
+        )
 
     def real_speech_sources(self, splits: Iterable[str] = SPLITS) -> list[str]:
         splits = set(splits)
-        return sorted({source for (role, source, split), h in self.source_hours.items()
-                       if role == "speech" and split in splits and h > 0 and source not in self.synthetic})
+        return sorted(
+            {
+                source
+                for (role, source, split), h in self.source_hours.items()
+                if role == "speech" and split in splits and h > 0 and source not in self.synthetic
+            }
+        )
 
     def table(self) -> str:
         """The printout: role × split hours, then per source, then the speech summary."""
@@ -54,26 +74,45 @@ class CorpusStats:
         head = f"{'role':<10}" + "".join(f"{s:>9}" for s in SPLITS) + f"{'total h':>9}"
         lines = [head]
         for role in roles:
-            lines.append(f"{role:<10}" + "".join(f"{self.hours.get((role, s), 0.0):9.2f}" for s in SPLITS) + f"{self.role_hours(role):9.2f}")
-        lines.append(f"{'total':<10}" + "".join(f"{sum(h for (_, s2), h in self.hours.items() if s2 == s):9.2f}" for s in SPLITS)
-                     + f"{sum(self.hours.values()):9.2f}  {self.clips} clips")
-        lines += ["", f"{'role':<8} {'source':<30}" + "".join(f"{s:>8}" for s in SPLITS) + f"{'groups':>7}  rate  licence"]
+            lines.append(
+                f"{role:<10}"
+                + "".join(f"{self.hours.get((role, s), 0.0):9.2f}" for s in SPLITS)
+                + f"{self.role_hours(role):9.2f}"
+            )
+        lines.append(
+            f"{'total':<10}"
+            + "".join(f"{sum(h for (_, s2), h in self.hours.items() if s2 == s):9.2f}" for s in SPLITS)
+            + f"{sum(self.hours.values()):9.2f}  {self.clips} clips"
+        )
+        lines += [
+            "",
+            f"{'role':<8} {'source':<30}" + "".join(f"{s:>8}" for s in SPLITS) + f"{'groups':>7}  rate  licence",
+        ]
         for role, source in sorted({(r, src) for r, src, _ in self.source_hours}):
             hours = "".join(f"{self.source_hours.get((role, source, s), 0.0):8.2f}" for s in SPLITS)
             rates = sorted(self.rates[role, source])
             rate = f"{rates[0]}" if len(rates) == 1 else f"{rates[0]}-{rates[-1]}"
             kind = " (synthetic)" if source in self.synthetic else ""
-            lines.append(f"{role:<8} {source + kind:<30}{hours}{len(self.groups[role, source]):7d}  {rate}  {'; '.join(sorted(self.licences[role, source]))}")
+            lines.append(
+                f"{role:<8} {source + kind:<30}{hours}{len(self.groups[role, source]):7d}  {rate}  "
+                f"{'; '.join(sorted(self.licences[role, source]))}"
+            )
         real, synth = self.speech_hours(synthetic=False), self.speech_hours(synthetic=True)
         trainable = [s for s in SPLITS if s != "holdout"]
         real_tv = self.speech_hours(synthetic=False, splits=trainable)
         share = 100 * synth / (real + synth) if real + synth else 0.0
-        lines += ["", f"speech: real {real:.2f} h from {len(self.real_speech_sources())} sources "
-                      f"({real_tv:.2f} h from {len(self.real_speech_sources(trainable))} sources outside holdout), "
-                      f"synthetic {synth:.2f} h = {share:.1f} % of speech time"]
+        lines += [
+            "",
+            f"speech: real {real:.2f} h from {len(self.real_speech_sources())} sources "
+            f"({real_tv:.2f} h from {len(self.real_speech_sources(trainable))} sources outside holdout), "
+            f"synthetic {synth:.2f} h = {share:.1f} % of speech time",
+        ]
         holdout = sorted({src for (_, src, s), h in self.source_hours.items() if s == "holdout" and h > 0})
         lines.append(f"holdout sources: {', '.join(holdout) or 'none'}")
-        lines.append(f"groups in more than one split: {len(self.leaked)}" + (f" (e.g. {sorted(self.leaked)[:3]})" if self.leaked else ""))
+        lines.append(
+            f"groups in more than one split: {len(self.leaked)}"
+            + (f" (e.g. {sorted(self.leaked)[:3]})" if self.leaked else "")
+        )
         return "\n".join(lines)
 
 

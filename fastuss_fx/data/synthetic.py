@@ -9,6 +9,7 @@ for musicbg), so a tiny model can learn to tell them apart in a few dozen steps.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -16,9 +17,11 @@ from fastuss_fx.data.manifest import ManifestRow, write_manifest
 from fastuss_fx.prompts import PROMPTS
 
 
-def _harmonic(rng: np.random.Generator, t: np.ndarray, f0: float, harmonics: int, vibrato_hz: float, sample_rate: int) -> np.ndarray:
+def _harmonic(
+    rng: np.random.Generator, t: np.ndarray, f0: float, harmonics: int, vibrato_hz: float, sample_rate: int
+) -> np.ndarray:
     phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.02 * np.sin(2 * np.pi * vibrato_hz * t))) / sample_rate
-    return sum(np.sin(k * phase + rng.uniform(0, 2 * np.pi)) / k for k in range(1, harmonics + 1))
+    return cast(np.ndarray, sum(np.sin(k * phase + rng.uniform(0, 2 * np.pi)) / k for k in range(1, harmonics + 1)))
 
 
 def _envelope(rng: np.random.Generator, n: int, rate: float, sample_rate: int, decay_s: float) -> np.ndarray:
@@ -45,7 +48,9 @@ def synth(role: str, rng: np.random.Generator, seconds: float, sample_rate: int)
     if role == "speech":
         x = _harmonic(rng, t, rng.uniform(100, 250), 8, 5.0, sample_rate) * _envelope(rng, n, 4.0, sample_rate, 0.08)
     elif role == "vocals":
-        x = _harmonic(rng, t, rng.uniform(220, 500), 4, 6.0, sample_rate) * (0.6 + 0.4 * np.sin(2 * np.pi * 0.5 * t) ** 2)
+        x = _harmonic(rng, t, rng.uniform(220, 500), 4, 6.0, sample_rate) * (
+            0.6 + 0.4 * np.sin(2 * np.pi * 0.5 * t) ** 2
+        )
     elif role == "sfx":
         x = rng.standard_normal(n) * _envelope(rng, n, 1.5, sample_rate, 0.05)
     elif role == "sfxbg":
@@ -55,7 +60,9 @@ def synth(role: str, rng: np.random.Generator, seconds: float, sample_rate: int)
     elif role == "bass":
         x = np.sin(2 * np.pi * rng.uniform(40, 100) * t) * _envelope(rng, n, 2.0, sample_rate, 0.4)
     elif role == "other":
-        x = sum(np.sign(np.sin(2 * np.pi * f * t)) for f in rng.uniform(300, 1000, size=3)) * _envelope(rng, n, 2.0, sample_rate, 0.3)
+        x = sum(np.sign(np.sin(2 * np.pi * f * t)) for f in rng.uniform(300, 1000, size=3)) * _envelope(
+            rng, n, 2.0, sample_rate, 0.3
+        )
     elif role == "musicbg":
         x = sum(synth(r, rng, seconds, sample_rate) for r in ("drums", "bass", "other"))
     else:
@@ -64,7 +71,15 @@ def synth(role: str, rng: np.random.Generator, seconds: float, sample_rate: int)
     return (0.5 * x / max(float(np.max(np.abs(x))), 1e-9)).astype(np.float32)
 
 
-def write_synthetic_corpus(folder: str | Path, *, clips_per_role: int = 4, valid_per_role: int = 2, seconds: float = 2.0, sample_rate: int = 48000, seed: int = 0) -> Path:
+def write_synthetic_corpus(
+    folder: str | Path,
+    *,
+    clips_per_role: int = 4,
+    valid_per_role: int = 2,
+    seconds: float = 2.0,
+    sample_rate: int = 48000,
+    seed: int = 0,
+) -> Path:
     """Write ``clips_per_role`` train + ``valid_per_role`` valid clips of every role (FLAC) and ``manifest.jsonl``.
 
     Drums, bass and other clip ``k`` of a split are the stems of song ``<split>-song-k``.

@@ -22,10 +22,27 @@ class Task:
 TASKS: dict[str, Task] = {
     task.name: task
     for task in (
-        Task("dialog", ("speech", "musicbg", "sfx"), ("speech",), "speech against music + effects (dialog_only, remove_dialog)"),
-        Task("cinematic", ("speech", "sfx", "musicbg"), ("speech", "sfx", "musicbg"), "cinematic_stems: dialogue, effects, music"),
-        Task("music_stems", ("vocals", "drums", "bass", "other"), ("vocals", "drums", "bass", "other"), "music_stems / karaoke / drums_only / bass_only"),
-        Task("denoise", ("speech", "sfxbg"), ("speech",), "speech against ambience and noise (denoise, dialog_enhance)"),
+        Task(
+            "dialog",
+            ("speech", "musicbg", "sfx"),
+            ("speech",),
+            "speech against music + effects (dialog_only, remove_dialog)",
+        ),
+        Task(
+            "cinematic",
+            ("speech", "sfx", "musicbg"),
+            ("speech", "sfx", "musicbg"),
+            "cinematic_stems: dialogue, effects, music",
+        ),
+        Task(
+            "music_stems",
+            ("vocals", "drums", "bass", "other"),
+            ("vocals", "drums", "bass", "other"),
+            "music_stems / karaoke / drums_only / bass_only",
+        ),
+        Task(
+            "denoise", ("speech", "sfxbg"), ("speech",), "speech against ambience and noise (denoise, dialog_enhance)"
+        ),
         Task("two_talkers", ("speech", "speech"), ("speech",), "two overlapping talkers"),
     )
 }

@@ -44,6 +44,10 @@ def band_layout(n_fft: int, sample_rate: int) -> list[tuple[int, int]]:
 class BandGroups(nn.Module):
     """Index bookkeeping: bands grouped by width, and the bin order that undoes grouping."""
 
+    band_order: Tensor
+    inverse_band: Tensor
+    inverse_bin: Tensor
+
     def __init__(self, bands: list[tuple[int, int]]) -> None:
         super().__init__()
         self.widths = sorted({w for _, w in bands})
@@ -100,8 +104,12 @@ class BandSplit(nn.Module):
         super().__init__()
         self.groups, self.causal, self.eps = groups, causal, eps
         sizes = groups.group_sizes()
-        self.gains = nn.ParameterList([nn.Parameter(torch.ones(n, 2 * w)) for n, w in zip(sizes, groups.widths)])
-        self.weights = nn.ParameterList([_grouped_weight(n, 2 * w, dim) for n, w in zip(sizes, groups.widths)])
+        self.gains: nn.ParameterList | None = nn.ParameterList(
+            [nn.Parameter(torch.ones(n, 2 * w)) for n, w in zip(sizes, groups.widths, strict=True)]
+        )
+        self.weights = nn.ParameterList(
+            [_grouped_weight(n, 2 * w, dim) for n, w in zip(sizes, groups.widths, strict=True)]
+        )
         self.biases = nn.ParameterList([nn.Parameter(torch.zeros(n, dim)) for n in sizes])
 
     def forward(self, spec: Tensor) -> Tensor:
@@ -120,7 +128,7 @@ class BandSplit(nn.Module):
         """Fold the norm gains into the linear weights (exact)."""
         if self.gains is None:
             return
-        for gain, weight in zip(self.gains, self.weights):
+        for gain, weight in zip(self.gains, self.weights, strict=True):
             weight.mul_(gain[:, :, None])
         self.gains = None
 
@@ -132,11 +140,15 @@ class MaskDecoder(nn.Module):
         super().__init__()
         self.groups, self.eps = groups, eps
         sizes = groups.group_sizes()
-        self.gains = nn.ParameterList([nn.Parameter(torch.ones(n, dim)) for n in sizes])
+        self.gains: nn.ParameterList | None = nn.ParameterList([nn.Parameter(torch.ones(n, dim)) for n in sizes])
         self.w_in = nn.ParameterList([_grouped_weight(n, dim, hidden) for n in sizes])
         self.b_in = nn.ParameterList([nn.Parameter(torch.zeros(n, hidden)) for n in sizes])
-        self.w_out = nn.ParameterList([_grouped_weight(n, hidden, 4 * w) for n, w in zip(sizes, groups.widths)])
-        self.b_out = nn.ParameterList([nn.Parameter(torch.zeros(n, 4 * w)) for n, w in zip(sizes, groups.widths)])
+        self.w_out = nn.ParameterList(
+            [_grouped_weight(n, hidden, 4 * w) for n, w in zip(sizes, groups.widths, strict=True)]
+        )
+        self.b_out = nn.ParameterList(
+            [nn.Parameter(torch.zeros(n, 4 * w)) for n, w in zip(sizes, groups.widths, strict=True)]
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         x = x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + self.eps)
@@ -155,6 +167,6 @@ class MaskDecoder(nn.Module):
         """Fold the norm gains into the first linear layer (exact)."""
         if self.gains is None:
             return
-        for gain, weight in zip(self.gains, self.w_in):
+        for gain, weight in zip(self.gains, self.w_in, strict=True):
             weight.mul_(gain[:, :, None])
         self.gains = None

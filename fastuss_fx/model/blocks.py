@@ -45,6 +45,8 @@ class RMSGroupNorm(nn.Module):
 
     def take_gain(self) -> Tensor:
         """Remove and return the gain (for folding into the next layer)."""
+        if self.gain is None:
+            raise RuntimeError("the norm's gain was already folded into the next layer")
         gain = self.gain.detach().clone()
         self.gain = None
         return gain
@@ -95,7 +97,7 @@ class RotaryEmbedding(nn.Module):
 
     def forward(self, x: Tensor, positions: Tensor) -> Tensor:
         exponents = torch.arange(0, self.head_dim, 2, dtype=torch.float64, device=x.device) / self.head_dim
-        angles = positions.to(torch.float64)[:, None] * self.base ** -exponents  # [L, E/2]
+        angles = positions.to(torch.float64)[:, None] * self.base**-exponents  # [L, E/2]
         cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
         x1, x2 = x.chunk(2, dim=-1)
         # (x1 cos - x2 sin, x2 cos + x1 sin) in 5 graph ops
@@ -144,13 +146,20 @@ class SelfAttention(nn.Module):
             scores = scores + bias
         return torch.softmax(scores, dim=-1) @ v
 
-    def forward(self, x: Tensor, positions: Tensor | None = None, state: list[Tensor] | None = None) -> tuple[Tensor, list[Tensor]]:
+    def forward(
+        self, x: Tensor, positions: Tensor | None = None, state: list[Tensor] | None = None
+    ) -> tuple[Tensor, list[Tensor]]:
         """``positions`` [L] of the sequence's items (default ``0..L-1``; a stream passes its frame indices)."""
         weight = self.qkv.weight if self.norm.gain is None else self.qkv.weight * self.norm.gain  # gain folded in
-        q, k, v = F.linear(self.norm.normalize(x), weight, self.qkv.bias).unflatten(-1, (3, self.heads, self.head_dim)).permute(2, 0, 3, 1, 4)  # [N, H, L, E] each
+        q, k, v = (
+            F.linear(self.norm.normalize(x), weight, self.qkv.bias)
+            .unflatten(-1, (3, self.heads, self.head_dim))
+            .permute(2, 0, 3, 1, 4)
+        )  # [N, H, L, E] each
         if positions is None:
             positions = torch.arange(x.shape[1], device=x.device)
         q, k = self.rope(q, positions), self.rope(k, positions)
+        new_state: list[Tensor]
         if self.window is None:
             y, new_state = self._attend(q, k, v), []
         else:
@@ -158,7 +167,9 @@ class SelfAttention(nn.Module):
         return x + self.out(y.transpose(1, 2).flatten(-2)), new_state
 
     def _windowed(self, q: Tensor, k: Tensor, v: Tensor, state: list[Tensor] | None) -> tuple[Tensor, list[Tensor]]:
-        past = self.window - 1
+        window = self.window
+        assert window is not None, "windowed attention needs a window"  # forward() checks it
+        past = window - 1
         if state:
             k_all, v_all = torch.cat([state[0], k], dim=2), torch.cat([state[1], v], dim=2)
             key_bias = torch.cat([state[2], q.new_zeros(q.shape[2])])  # [past + L]
@@ -166,7 +177,7 @@ class SelfAttention(nn.Module):
             k_all, v_all = F.pad(k, (0, 0, past, 0)), F.pad(v, (0, 0, past, 0))
             key_bias = torch.cat([q.new_full((past,), _MASKED), q.new_zeros(q.shape[2])])
         outputs = []
-        block = max(QUERY_BLOCK, 4 * self.window) if self.training else QUERY_BLOCK  # training: few fused calls
+        block = max(QUERY_BLOCK, 4 * window) if self.training else QUERY_BLOCK  # training: few fused calls
         for start in range(0, q.shape[2], block):
             stop = min(start + block, q.shape[2])
             span = stop - start + past  # keys visible to this block
@@ -198,7 +209,7 @@ class LocoPath(nn.Module):
         self.attention = SelfAttention(dim, groups, cfg, window if causal else None)
         self.ffn_out = ConvSwiGLU(dim, groups, cfg, causal)
 
-    def _stages(self) -> list[nn.Module]:
+    def _stages(self) -> list[ConvSwiGLU | SelfAttention]:
         return [m for m in (self.ffn_in, self.attention, self.ffn_out) if m is not None]
 
     @property
@@ -208,7 +219,9 @@ class LocoPath(nn.Module):
     def initial_state(self, n: int, like: Tensor) -> list[Tensor]:
         return [s for stage in self._stages() for s in stage.initial_state(n, like)]
 
-    def forward(self, x: Tensor, positions: Tensor | None = None, state: list[Tensor] | None = None) -> tuple[Tensor, list[Tensor]]:
+    def forward(
+        self, x: Tensor, positions: Tensor | None = None, state: list[Tensor] | None = None
+    ) -> tuple[Tensor, list[Tensor]]:
         new_state: list[Tensor] = []
         for stage in self._stages():
             mine, state = (state[: stage.n_state], state[stage.n_state :]) if state else (None, None)
@@ -223,7 +236,9 @@ class LocoPath(nn.Module):
 class LocoformerBlock(nn.Module):
     """Frequency path (attention across bands within a frame) then time path (across frames)."""
 
-    def __init__(self, dim: int, groups: int, freq: PathConfig, time: PathConfig, causal: bool, window: int | None) -> None:
+    def __init__(
+        self, dim: int, groups: int, freq: PathConfig, time: PathConfig, causal: bool, window: int | None
+    ) -> None:
         super().__init__()
         self.freq = LocoPath(dim, groups, freq)
         self.time = LocoPath(dim, groups, time, causal, window)
@@ -236,7 +251,9 @@ class LocoformerBlock(nn.Module):
         """State of the time path for ``n`` = batch x bands sequences."""
         return self.time.initial_state(n, like)
 
-    def forward(self, x: Tensor, time_positions: Tensor | None = None, state: list[Tensor] | None = None) -> tuple[Tensor, list[Tensor]]:
+    def forward(
+        self, x: Tensor, time_positions: Tensor | None = None, state: list[Tensor] | None = None
+    ) -> tuple[Tensor, list[Tensor]]:
         b, t, k, d = x.shape  # [B, T, K, D]
         band_positions = torch.arange(k, device=x.device, dtype=x.dtype)
         x = self.freq(x.reshape(b * t, k, d), band_positions)[0].reshape(b, t, k, d)

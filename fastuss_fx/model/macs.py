@@ -47,7 +47,9 @@ def _path(cfg: PathConfig, dim: int, length: int, sequences: int, window: int | 
     }
 
 
-def _stack(stack: StackConfig, config: ModelConfig, frames: int, batch: int, bands: int, causal: bool) -> dict[str, int]:
+def _stack(
+    stack: StackConfig, config: ModelConfig, frames: int, batch: int, bands: int, causal: bool
+) -> dict[str, int]:
     """MACs of a block stack over ``batch`` sequences of ``frames`` frames."""
     out: dict[str, int] = defaultdict(int)
     window = config.attention_window if causal else None
@@ -91,7 +93,9 @@ def count_stream_step_macs(config: ModelConfig, n_prompts: int, hops: int = 1) -
     """MACs of one ``TUSS.stream`` call of ``hops`` hops (prompt vectors come precomputed)."""
     if not config.causal:
         raise ValueError(f"variant {config.name!r} is not causal; it has no streaming step")
-    return MacCount(_count(config, n_prompts, hops, with_prompts=False), hops * config.stft.hop, config.stft.sample_rate)
+    return MacCount(
+        _count(config, n_prompts, hops, with_prompts=False), hops * config.stft.hop, config.stft.sample_rate
+    )
 
 
 def _count(config: ModelConfig, n_prompts: int, frames: int, with_prompts: bool) -> dict[str, int]:

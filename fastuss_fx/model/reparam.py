@@ -11,6 +11,8 @@ or differentiably through ``forward(..., gain=)``).
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -35,7 +37,9 @@ class RepConv1d(nn.Module):
     streaming step that is much cheaper than a convolution kernel.
     """
 
-    def __init__(self, c_in: int, c_out: int, kernel: int, branch_kernels: tuple[int, ...] = (), causal: bool = False) -> None:
+    def __init__(
+        self, c_in: int, c_out: int, kernel: int, branch_kernels: tuple[int, ...] = (), causal: bool = False
+    ) -> None:
         super().__init__()
         self.kernel, self.causal = kernel, causal
         self.main = nn.Conv1d(c_in, c_out, kernel)
@@ -63,12 +67,14 @@ class RepConv1d(nn.Module):
         conv with exactly the function and gradients of the separate branches; ``fuse()`` stores it."""
         weight = self.main.weight
         main_left = conv_padding(self.kernel, self.causal)[0]
-        for k, branch in zip(self.branch_kernels, self.branches):
+        for k, branch in zip(self.branch_kernels, self.branches, strict=True):
             offset = main_left - conv_padding(k, self.causal)[0]  # where the branch taps sit
-            weight = weight + F.pad(branch.weight, (offset, self.kernel - k - offset))
+            weight = weight + F.pad(cast(nn.Conv1d, branch).weight, (offset, self.kernel - k - offset))
         return weight if gain is None else weight * gain[None, :, None]
 
-    def forward(self, x: Tensor, state: list[Tensor] | None = None, gain: Tensor | None = None) -> tuple[Tensor, list[Tensor]]:
+    def forward(
+        self, x: Tensor, state: list[Tensor] | None = None, gain: Tensor | None = None
+    ) -> tuple[Tensor, list[Tensor]]:
         """``gain``: a per-input-channel gain of the preceding norm, folded into the kernel."""
         weight = self.fused_weight(gain)
         if self.stateful:
@@ -98,7 +104,7 @@ class RepConv1d(nn.Module):
         """Absorb a per-input-channel gain applied just before this conv (exact with zero padding)."""
         self.main.weight.mul_(gain[None, :, None])
         for branch in self.branches:
-            branch.weight.mul_(gain[None, :, None])
+            cast(nn.Conv1d, branch).weight.mul_(gain[None, :, None])
 
 
 def _conv_as_matmul(x: Tensor, weight: Tensor, bias: Tensor | None, padding: tuple[int, int]) -> Tensor:

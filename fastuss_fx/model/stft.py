@@ -11,6 +11,7 @@ that sample arrives (see ``model/tuss.py`` for the streaming state).
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +22,10 @@ from fastuss_fx.config import StftConfig
 
 class Stft(nn.Module):
     """Analysis and synthesis transforms for one ``StftConfig``."""
+
+    window: Tensor
+    analysis: Tensor
+    synthesis: Tensor
 
     def __init__(self, config: StftConfig) -> None:
         super().__init__()
@@ -75,7 +80,8 @@ class Stft(nn.Module):
         *lead, n_frames, _ = frames.shape
         parts = frames.reshape(*lead, n_frames, self.overlap, self.hop)
         total = n_frames + self.overlap - 1
-        out = sum(F.pad(parts[..., r, :], (0, 0, r, total - n_frames - r)) for r in range(self.overlap))
+        # overlap >= 1, so the sum is a tensor (and traces to the same graph as before)
+        out = cast(Tensor, sum(F.pad(parts[..., r, :], (0, 0, r, total - n_frames - r)) for r in range(self.overlap)))
         return out.flatten(-2)
 
     def forward(self, wave: Tensor) -> Tensor:

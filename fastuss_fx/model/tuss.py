@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -74,7 +75,11 @@ class TUSS(nn.Module):
         if isinstance(prompts, str) or not isinstance(prompts, Sequence):
             raise TypeError(f"prompts must be a list of prompt names, got {prompts!r}")
         per_example = len(prompts) > 0 and not isinstance(prompts[0], str)
-        lists = [list(p) for p in prompts] if per_example else [list(prompts)] * batch
+        # per example: a list of prompt lists; shared: one prompt list (element types are checked by prompt_ids)
+        if per_example:
+            lists = [list(p) for p in prompts]
+        else:
+            lists = [list(cast(Sequence[str], prompts))] * batch
         if len(lists) != batch:
             raise ValueError(f"got {len(lists)} prompt lists for a batch of {batch}")
         ids = [prompt_ids(p) for p in lists]
@@ -162,7 +167,11 @@ class TUSS(nn.Module):
         like = self.prompt_table if like is None else like
         b, s = kinds.shape
         k, pad = self.n_bands, self.stft.pad
-        state = [self.prompt_vectors(kinds, occurrences).to(like.dtype), like.new_zeros(b, pad), like.new_zeros(b, s, pad)]
+        state = [
+            self.prompt_vectors(kinds, occurrences).to(like.dtype),
+            like.new_zeros(b, pad),
+            like.new_zeros(b, s, pad),
+        ]
         state.append(torch.zeros(1, dtype=torch.int64, device=like.device))  # frames streamed so far
         for block in self.cross_prompt:
             state += block.initial_state(b * k, like)
@@ -220,6 +229,7 @@ class TUSS(nn.Module):
     def fuse(self) -> TUSS:
         """Fold train-time branches and norm gains into plain layers (inference form); returns self."""
         for module in self.modules():
-            if module is not self and hasattr(module, "fuse"):
-                module.fuse()
+            fuse = getattr(module, "fuse", None)
+            if module is not self and fuse is not None:
+                fuse()
         return self

@@ -19,6 +19,15 @@ from fastuss_fx.render.weights_id import weights_hash
 from fastuss_fx.render.worker import Job, Settings
 
 __all__ = [
-    "LOCK_NAME", "MANIFEST_NAME", "Job", "Manifest", "RenderLocked", "RenderSummary", "Settings", "expand_inputs",
-    "render", "render_lock", "weights_hash",
+    "LOCK_NAME",
+    "MANIFEST_NAME",
+    "Job",
+    "Manifest",
+    "RenderLocked",
+    "RenderSummary",
+    "Settings",
+    "expand_inputs",
+    "render",
+    "render_lock",
+    "weights_hash",
 ]

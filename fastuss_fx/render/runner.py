@@ -55,8 +55,14 @@ def output_paths(rel: Path, preset_name: str, stem_names: Sequence[str] | None) 
 
 
 def plan(
-    sources: list[tuple[Path, Path]], out_dir: Path, settings: Settings, preset_name: str,
-    stem_names: Sequence[str] | None, manifest: Manifest, overwrite: bool = False, weights: str | None = None,
+    sources: list[tuple[Path, Path]],
+    out_dir: Path,
+    settings: Settings,
+    preset_name: str,
+    stem_names: Sequence[str] | None,
+    manifest: Manifest,
+    overwrite: bool = False,
+    weights: str | None = None,
 ) -> tuple[list[Job], int]:
     """Jobs still to do (marked ``pending`` in the manifest) and the number skipped as done.
 
@@ -74,8 +80,13 @@ def plan(
         source = source.resolve()
         key = f"{kind}:{source}"
         outputs = {name: str(p) for name, p in output_paths(rel, preset_name, stem_names).items()}
-        record = {"input": str(source), **fingerprint(source), "settings": settings.record(), "weights": weights,
-                  "outputs": sorted(outputs.values())}
+        record = {
+            "input": str(source),
+            **fingerprint(source),
+            "settings": settings.record(),
+            "weights": weights,
+            "outputs": sorted(outputs.values()),
+        }
         if not overwrite and manifest.is_done(key, record, out_dir):
             skipped += 1
             continue
@@ -88,10 +99,21 @@ def plan(
 
 
 def render(
-    inputs: Sequence[str | Path], out_dir: str | Path, preset: str | Path, *, stems: bool = False,
-    mode: str | None = None, model: str | None = None, engine: str = "onnx", address: str | None = None,
-    workers: int | None = None, threads: int = 1, overwrite: bool = False, limit: int | None = None,
-    progress: bool = True, allow_untrained: bool = False,
+    inputs: Sequence[str | Path],
+    out_dir: str | Path,
+    preset: str | Path,
+    *,
+    stems: bool = False,
+    mode: str | None = None,
+    model: str | None = None,
+    engine: str = "onnx",
+    address: str | None = None,
+    workers: int | None = None,
+    threads: int = 1,
+    overwrite: bool = False,
+    limit: int | None = None,
+    progress: bool = True,
+    allow_untrained: bool = False,
 ) -> RenderSummary:
     """Render every input with ``preset`` into ``out_dir`` on Ray; resumable through the manifest.
 
@@ -126,8 +148,9 @@ def render(
     out = output_folder(Path(out_dir)).resolve()
     if model is not None and Path(model).is_file():
         model = str(Path(model).resolve())  # workers may run elsewhere
-    settings = Settings(load_preset(preset), mode=mode, model=model, engine=engine, threads=threads,
-                        allow_untrained=allow_untrained)
+    settings = Settings(
+        load_preset(preset), mode=mode, model=model, engine=engine, threads=threads, allow_untrained=allow_untrained
+    )
     processor = settings.build()  # checks the overrides and the engine; the model loads lazily
     stem_names = processor.stems if stems else None
     sources = expand_inputs(list(inputs), exclude=out)
@@ -155,12 +178,18 @@ def warm_export(processor: Any) -> None:
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        processor.backend  # builds (and caches) the exported graphs
+        _ = processor.backend  # builds (and caches) the exported graphs
 
 
 def _run_on_ray(
-    jobs: list[Job], settings: Settings, manifest: Manifest, summary: RenderSummary, address: str | None,
-    workers: int | None, threads: int, progress: bool,
+    jobs: list[Job],
+    settings: Settings,
+    manifest: Manifest,
+    summary: RenderSummary,
+    address: str | None,
+    workers: int | None,
+    threads: int,
+    progress: bool,
 ) -> None:
     try:
         import ray
@@ -186,8 +215,14 @@ def _run_on_ray(
             logger.warning("%s", message)
         summary.workers, summary.startup_seconds = len(actors), time.perf_counter() - begin
         nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
-        logger.info("%d workers of %d threads ready in %.1f s on a Ray cluster of %g CPUs on %d nodes",
-                    len(actors), threads, summary.startup_seconds, cpus, nodes)
+        logger.info(
+            "%d workers of %d threads ready in %.1f s on a Ray cluster of %g CPUs on %d nodes",
+            len(actors),
+            threads,
+            summary.startup_seconds,
+            cpus,
+            nodes,
+        )
         queue, inflight = deque(jobs), {}
 
         def submit(actor: Any) -> None:
@@ -198,8 +233,9 @@ def _run_on_ray(
         for actor in actors:
             for _ in range(JOBS_PER_WORKER):
                 submit(actor)
-        with tqdm(total=len(jobs), unit="file", desc="render", disable=None if progress else True,
-                  file=sys.stderr) as bar:
+        with tqdm(
+            total=len(jobs), unit="file", desc="render", disable=None if progress else True, file=sys.stderr
+        ) as bar:
             while inflight:
                 (ref,), _ = ray.wait(list(inflight), num_returns=1)
                 job, actor = inflight.pop(ref)
@@ -211,7 +247,9 @@ def _run_on_ray(
                 submit(actor)
                 bar.update(1)
                 hours = summary.audio_seconds / 3600
-                bar.set_postfix_str(f"{hours:.3f} audio h, {hours * 3600 / max(bar.format_dict['elapsed'], 1e-3):.1f} audio h/h")
+                bar.set_postfix_str(
+                    f"{hours:.3f} audio h, {hours * 3600 / max(bar.format_dict['elapsed'], 1e-3):.1f} audio h/h"
+                )
     finally:
         summary.left += sum(manifest.entries[j.key].get("status") == "pending" for j in jobs)  # if interrupted
         manifest.save()
@@ -250,7 +288,10 @@ def _ray_init(address: str | None, workers: int | None, threads: int) -> bool:
 
     if ray.is_initialized():
         return False
-    quiet = {"log_to_driver": False, "logging_level": logging.ERROR}  # worker output stays out of the CLI's
+    quiet: dict[str, Any] = {
+        "log_to_driver": False,
+        "logging_level": logging.ERROR,
+    }  # worker output stays out of the CLI's
     if address:
         ray.init(address=address, **quiet)
     else:

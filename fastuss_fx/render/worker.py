@@ -38,8 +38,13 @@ class Settings:
         """The processor ``fastuss separate`` would build for the same preset, overrides and engine."""
         from fastuss_fx.processor import FasTUSS
 
-        return FasTUSS.from_preset(self.preset, engine=self.engine, threads=self.threads,
-                                   allow_untrained=self.allow_untrained, **self.overrides())
+        return FasTUSS.from_preset(
+            self.preset,
+            engine=self.engine,
+            threads=self.threads,
+            allow_untrained=self.allow_untrained,
+            **self.overrides(),
+        )
 
 
 @dataclass(frozen=True)
@@ -68,10 +73,20 @@ def run_job(processor: Any, job: Job) -> dict[str, Any]:
             headroom_db = None if job.stems else headroom_for(processor.mix)  # as ``fastuss separate``/``stems``
             write_audio(target, results[name], rate, like=job.source, headroom_db=headroom_db)
     except Exception as err:  # one bad input must not stop the batch: record it instead
-        return {"key": job.key, "status": "failed", "error": f"{type(err).__name__}: {err}", "audio_seconds": 0.0,
-                "elapsed_s": time.perf_counter() - start}
-    return {"key": job.key, "status": "done", "error": None, "audio_seconds": audio.shape[-1] / rate,
-            "elapsed_s": time.perf_counter() - start}
+        return {
+            "key": job.key,
+            "status": "failed",
+            "error": f"{type(err).__name__}: {err}",
+            "audio_seconds": 0.0,
+            "elapsed_s": time.perf_counter() - start,
+        }
+    return {
+        "key": job.key,
+        "status": "done",
+        "error": None,
+        "audio_seconds": audio.shape[-1] / rate,
+        "elapsed_s": time.perf_counter() - start,
+    }
 
 
 class Worker:
@@ -81,7 +96,7 @@ class Worker:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             self.processor = settings.build()
-            self.processor.backend  # load the model now, not on the first job
+            _ = self.processor.backend  # load the model now, not on the first job
         self.warnings = sorted({str(w.message) for w in caught})
 
     def ready(self) -> list[str]:

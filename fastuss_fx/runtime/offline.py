@@ -126,7 +126,12 @@ def separate_offline(
             progress(total, total)
         return out
     stream = WindowedStream(
-        backend, prompts, mix.shape[0], segment_samples=segment_samples, overlap_samples=overlap_samples, combine=combine
+        backend,
+        prompts,
+        mix.shape[0],
+        segment_samples=segment_samples,
+        overlap_samples=overlap_samples,
+        combine=combine,
     )
     logger.debug("offline: %d samples in windows of %d, stride %d", total, segment_samples, stream.stride)
     return run_to_end(stream.push, mix, stream.latency_samples, stream.stride, progress)

@@ -36,13 +36,20 @@ class OnnxBackend:
     """Whole-array separation with the non-causal offline graph."""
 
     def __init__(
-        self, folder: str | Path, threads: int | None = None, trained: bool = True, providers: list[str] | None = None, int8: bool = False
+        self,
+        folder: str | Path,
+        threads: int | None = None,
+        trained: bool = True,
+        providers: list[str] | None = None,
+        int8: bool = False,
     ) -> None:
         self.manifest = read_manifest(folder)
         if "offline" not in self.manifest:
             raise ValueError(f"{folder} holds a causal export; use OnnxStreamingBackend")
         if int8:
-            raise ValueError(f"int8 graphs exist for causal (streaming) models only; {self.manifest['variant']!r} is not causal")
+            raise ValueError(
+                f"int8 graphs exist for causal (streaming) models only; {self.manifest['variant']!r} is not causal"
+            )
         self.name = self.manifest["variant"]
         self.sample_rate = int(self.manifest["sample_rate"])
         self.trained = trained
@@ -58,7 +65,9 @@ class OnnxBackend:
         """
         kinds, occurrences = prompt_id_arrays(prompts, 1)
         rows = [
-            self.session.run(None, {"mix": np.ascontiguousarray(row[None], np.float32), "kinds": kinds, "occurrences": occurrences})[0]
+            self.session.run(
+                None, {"mix": np.ascontiguousarray(row[None], np.float32), "kinds": kinds, "occurrences": occurrences}
+            )[0]
             for row in mix
         ]
         return np.concatenate(rows, axis=0)
@@ -77,7 +86,12 @@ class OnnxStreamingBackend:
     """
 
     def __init__(
-        self, folder: str | Path, threads: int | None = 1, trained: bool = True, providers: list[str] | None = None, int8: bool = False
+        self,
+        folder: str | Path,
+        threads: int | None = 1,
+        trained: bool = True,
+        providers: list[str] | None = None,
+        int8: bool = False,
     ) -> None:
         folder = Path(folder)
         self.manifest = read_manifest(folder)
@@ -108,7 +122,9 @@ class OnnxStreamingBackend:
         """The step graph's session for streams of ``batch_size`` channels and ``n_sources`` prompts."""
         key = (batch_size, n_sources)
         if key not in self._sessions:
-            self._sessions[key] = make_session(self.step_file, self.threads, self.providers, fixed_dimensions(self.entry, *key))
+            self._sessions[key] = make_session(
+                self.step_file, self.threads, self.providers, fixed_dimensions(self.entry, *key)
+            )
         return self._sessions[key]
 
     def initial_state(self, batch_size: int, prompts: Sequence[str]) -> list[np.ndarray]:
@@ -128,7 +144,9 @@ class OnnxStreamingBackend:
         session = self.session_for(chunk.shape[0], state[self._prompt_slot].shape[1])
         outputs = []
         for start in range(0, chunk.shape[-1], self.step_samples):
-            out, *state = session.run(None, dict(zip(self.input_names, [chunk[:, start : start + self.step_samples], *state])))
+            out, *state = session.run(
+                None, dict(zip(self.input_names, [chunk[:, start : start + self.step_samples], *state], strict=True))
+            )
             outputs.append(out)
         if not outputs:
             return np.zeros((chunk.shape[0], state[0].shape[1], 0), np.float32), state

@@ -15,11 +15,18 @@ logger = logging.getLogger(__name__)
 def default_providers() -> list[str]:
     """CUDA when this onnxruntime build and machine offer it, else CPU."""
     available = ort.get_available_providers()
-    return ["CUDAExecutionProvider", "CPUExecutionProvider"] if "CUDAExecutionProvider" in available else ["CPUExecutionProvider"]
+    return (
+        ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        if "CUDAExecutionProvider" in available
+        else ["CPUExecutionProvider"]
+    )
 
 
 def make_session(
-    path: str | Path, threads: int | None = None, providers: list[str] | None = None, dimensions: dict[str, int] | None = None
+    path: str | Path,
+    threads: int | None = None,
+    providers: list[str] | None = None,
+    dimensions: dict[str, int] | None = None,
 ) -> ort.InferenceSession:
     """An inference session for one graph.
 
@@ -44,5 +51,7 @@ def make_session(
     for name, size in (dimensions or {}).items():
         options.add_free_dimension_override_by_name(name, size)
     session = ort.InferenceSession(str(path), options, providers=providers or default_providers())
-    logger.debug("session %s: %d threads, providers %s", path.name, options.intra_op_num_threads, session.get_providers())
+    logger.debug(
+        "session %s: %d threads, providers %s", path.name, options.intra_op_num_threads, session.get_providers()
+    )
     return session

@@ -24,7 +24,9 @@ def fixed_dimensions(entry: dict, batch: int, sources: int) -> dict[str, int]:
     return {name: _size(name, sizes) for name in sorted(names)}
 
 
-def initial_stream_state(entry: dict, table: np.ndarray, kinds: np.ndarray, occurrences: np.ndarray) -> list[np.ndarray]:
+def initial_stream_state(
+    entry: dict, table: np.ndarray, kinds: np.ndarray, occurrences: np.ndarray
+) -> list[np.ndarray]:
     """Start-of-stream state for the step graph.
 
     Args:

@@ -4,6 +4,7 @@
 ``HTTPError``); ``app.Handler`` only parses requests and writes answers. Files are only ever
 looked up by id or by exact name in a listing, never joined from request text.
 """
+
 from __future__ import annotations
 
 import re
@@ -75,7 +76,9 @@ class App:
         self.work = Path(config.work or tempfile.mkdtemp(prefix="fastuss-serve-")).resolve()
         for sub in ("uploads", "exports", "presets"):
             (self.work / sub).mkdir(parents=True, exist_ok=True)
-        self.jobs = JobQueue(self.work, engine=config.engine, model=config.model, allow_untrained=config.allow_untrained)
+        self.jobs = JobQueue(
+            self.work, engine=config.engine, model=config.model, allow_untrained=config.allow_untrained
+        )
         self.uploads: dict[str, tuple[Path, str]] = {}
         self.exports: dict[str, Path] = {}
         self.saved_presets: dict[str, Path] = {}
@@ -105,7 +108,11 @@ class App:
         with self.lock:
             saved = dict(self.saved_presets)
         found = [(load_preset(n), False) for n in list_presets()] + [(load_preset(p), True) for p in saved.values()]
-        return {"presets": [{**p.to_dict(), "saved": s, "yaml": yaml.safe_dump(p.to_dict(), sort_keys=False)} for p, s in found]}
+        return {
+            "presets": [
+                {**p.to_dict(), "saved": s, "yaml": yaml.safe_dump(p.to_dict(), sort_keys=False)} for p, s in found
+            ]
+        }
 
     def job_preset(self, request: dict[str, Any]) -> tuple[Any, str]:
         """What a job runs, and its name: ``request["preset"]`` (a preset name) or ``request["prompts"]``
@@ -130,7 +137,9 @@ class App:
         if saved is not None:
             return saved
         if name not in list_presets():
-            raise HTTPError(400, f"unknown preset {name!r}; choose from {', '.join(list_presets() + list(self.saved_presets))}")
+            raise HTTPError(
+                400, f"unknown preset {name!r}; choose from {', '.join(list_presets() + list(self.saved_presets))}"
+            )
         return name
 
     def save_preset(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -178,7 +187,13 @@ class App:
             raise HTTPError(400, f"{name or 'the upload'}: {_plain(err, path, name)}") from None
         with self.lock:
             self.uploads[file_id] = (path, name)
-        return {"file": file_id, "name": name, "rate": rate, "channels": audio.shape[0], "seconds": audio.shape[-1] / rate}
+        return {
+            "file": file_id,
+            "name": name,
+            "rate": rate,
+            "channels": audio.shape[0],
+            "seconds": audio.shape[-1] / rate,
+        }
 
     def submit(self, request: dict[str, Any]) -> dict[str, Any]:
         (preset, preset_name), mode = self.job_preset(request), request.get("mode") or None

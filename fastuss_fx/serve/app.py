@@ -114,18 +114,24 @@ class Handler(BaseHTTPRequestHandler):
             raise HTTPError(404, "not found")
         api = parts[1:]
         if method == "GET" and api == ["config"]:
-            return self._json({"max_upload_bytes": app.config.max_upload_bytes, "folder": app.config.folder is not None,
-                               "prompts": list(PROMPTS), "max_prompts": MAX_PROMPTS})
+            return self._json(
+                {
+                    "max_upload_bytes": app.config.max_upload_bytes,
+                    "folder": app.config.folder is not None,
+                    "prompts": list(PROMPTS),
+                    "max_prompts": MAX_PROMPTS,
+                }
+            )
         if method == "GET" and api == ["presets"]:
             return self._json(app.presets())
         if method == "POST" and api == ["presets"]:
             return self._json(app.save_preset(self._json_body()))
         if method == "GET" and len(api) == 2 and api[0] == "presets" and api[1].endswith(".yaml"):
             with app.lock:
-                path = app.saved_presets.get(api[1][: -len(".yaml")])
-            if path is None:
+                preset_file = app.saved_presets.get(api[1][: -len(".yaml")])
+            if preset_file is None:
                 raise HTTPError(404, "no such saved preset")
-            return self._file(path.read_bytes(), "application/yaml", download=path.name)
+            return self._file(preset_file.read_bytes(), "application/yaml", download=preset_file.name)
         if method == "GET" and api == ["files"]:
             return self._json(app.files())
         if method == "POST" and api == ["upload"]:
@@ -144,17 +150,17 @@ class Handler(BaseHTTPRequestHandler):
                 return self._json(app.export_stems(job.id, self._json_body()))
             if method == "GET" and len(api) == 4 and api[2] == "audio" and api[3].endswith(".wav"):
                 try:
-                    path = job.stem_path(api[3][: -len(".wav")])
+                    stem_file = job.stem_path(api[3][: -len(".wav")])
                 except KeyError:
                     raise HTTPError(404, f"job {job.id} has no stem {api[3]!r} (yet)") from None
-                return self._file(path.read_bytes(), "audio/wav")
+                return self._file(stem_file.read_bytes(), "audio/wav")
         if method == "GET" and len(api) == 2 and api[0] == "exports":
             with app.lock:
-                path = app.exports.get(api[1])
-            if path is None:
+                export_file = app.exports.get(api[1])
+            if export_file is None:
                 raise HTTPError(404, "no such export")
-            return self._file(path.read_bytes(), mimetypes.guess_type(path.name)[0] or "application/octet-stream",
-                              download=path.name)
+            kind = mimetypes.guess_type(export_file.name)[0] or "application/octet-stream"
+            return self._file(export_file.read_bytes(), kind, download=export_file.name)
         raise HTTPError(404 if method == "GET" else 405, f"no route {method} {path}")
 
     # -- bodies and answers ----------------------------------------------------------------------
@@ -236,11 +242,12 @@ class Server(ThreadingHTTPServer):
 
     def url(self) -> str:
         host, port = self.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host
         token = self.app.config.token
         return f"http://{host}:{port}/" + (f"?token={token}" if token else "")
 
     def close(self) -> None:
-        """Release the socket, jobs and work folder (call ``shutdown()`` first if ``serve_forever`` runs in a thread)."""
+        """Release the socket, jobs and work folder (``shutdown()`` first if ``serve_forever`` runs in a thread)."""
         self.server_close()
         self.app.close()
 

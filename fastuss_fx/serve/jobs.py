@@ -54,9 +54,18 @@ class Job:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "label": self.label, "preset": self.preset, "mode": self.mode, "state": self.state,
-            "progress": round(self.progress, 4), "error": self.error, "stems": self.stems, "rate": self.rate,
-            "channels": self.channels, "seconds": round(self.seconds, 3), "model": self.model,
+            "id": self.id,
+            "label": self.label,
+            "preset": self.preset,
+            "mode": self.mode,
+            "state": self.state,
+            "progress": round(self.progress, 4),
+            "error": self.error,
+            "stems": self.stems,
+            "rate": self.rate,
+            "channels": self.channels,
+            "seconds": round(self.seconds, 3),
+            "model": self.model,
             "prompts": self.prompts,
         }
 
@@ -106,7 +115,9 @@ class JobQueue:
             (``model=None`` keeps the preset's choice).
     """
 
-    def __init__(self, work: Path, engine: str = "onnx", model: str | None = None, allow_untrained: bool = False) -> None:
+    def __init__(
+        self, work: Path, engine: str = "onnx", model: str | None = None, allow_untrained: bool = False
+    ) -> None:
         self.folder = work / "jobs"
         self.folder.mkdir(parents=True, exist_ok=True)
         self.engine, self.model, self.allow_untrained = engine, model, allow_untrained
@@ -136,8 +147,9 @@ class JobQueue:
             self._processors[key] = FasTUSS.from_preset(preset, **overrides)
             return self._processors[key]
 
-    def submit(self, source: Path, label: str, preset: str | Path | Preset, mode: str | None = None,
-               name: str | None = None) -> Job:
+    def submit(
+        self, source: Path, label: str, preset: str | Path | Preset, mode: str | None = None, name: str | None = None
+    ) -> Job:
         """Queue a job (or return the cached one for the same file, preset and model).
 
         ``preset`` is a shipped preset's name, a preset file (whose content must not change) or a
@@ -150,28 +162,48 @@ class JobQueue:
             if cached is not None and cached.state in ("queued", "running", "done"):
                 return cached
             job_id = uuid.uuid4().hex[:16]
-            job = Job(job_id, source, label, name or str(preset), mode, self.folder / job_id,
-                      model=processor.model_name, prompts=list(processor.prompts), preset_source=preset)
+            job = Job(
+                job_id,
+                source,
+                label,
+                name or str(preset),
+                mode,
+                self.folder / job_id,
+                model=processor.model_name,
+                prompts=list(processor.prompts),
+                preset_source=preset,
+            )
             self._jobs[job_id] = job
             self._cache[key] = job_id
         self._queue.put(job)
         return job
 
-    def add_result(self, stems: dict[str, np.ndarray], rate: float, original: np.ndarray | None = None,
-                   label: str = "notebook") -> Job:
+    def add_result(
+        self, stems: dict[str, np.ndarray], rate: float, original: np.ndarray | None = None, label: str = "notebook"
+    ) -> Job:
         """A finished job from stems already separated (``(C, N)`` each; ``original`` defaults to their sum)."""
         from fastuss_fx.io import write_audio
 
         if not stems:
             raise ValueError("no stems to show")
         arrays = {name: np.atleast_2d(np.asarray(a, np.float32)) for name, a in stems.items()}
-        mix = np.atleast_2d(np.asarray(original, np.float32)) if original is not None else sum(arrays.values())
+        mix = np.atleast_2d(np.asarray(original if original is not None else sum(arrays.values()), np.float32))
         job_id = uuid.uuid4().hex[:16]
         folder = self.folder / job_id
         folder.mkdir(parents=True)
         original_path = write_audio(folder / "original.wav", mix, rate)  # the job's source: float, 32-bit
-        job = Job(job_id, original_path, label, "custom", None, folder, rate=float(rate),
-                  channels=mix.shape[0], seconds=mix.shape[-1] / rate, model="given")
+        job = Job(
+            job_id,
+            original_path,
+            label,
+            "custom",
+            None,
+            folder,
+            rate=float(rate),
+            channels=mix.shape[0],
+            seconds=mix.shape[-1] / rate,
+            model="given",
+        )
         for name, audio in arrays.items():
             write_audio(job.folder / f"{name}.wav", audio, rate)
         job.stems, job.progress, job.state = list(arrays), 1.0, "done"

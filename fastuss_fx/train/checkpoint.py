@@ -135,4 +135,4 @@ class BestKeeper:
         return {"keep": self.keep, "entries": list(self.entries)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.keep, self.entries = state["keep"], [tuple(e) for e in state["entries"]]  # type: ignore[misc]
+        self.keep, self.entries = state["keep"], [tuple(e) for e in state["entries"]]

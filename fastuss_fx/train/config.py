@@ -24,12 +24,14 @@ class TrainConfig:
     out: str = ""
     """Run folder (``last.pt``, ``best/``, ``metrics.jsonl``, ``averaged.safetensors``); empty = ``runs/<variant>``."""
     init: str | None = None
-    """Start from these weights (``.safetensors`` or a training ``.pt``; ``shipped`` = the package's weights for ``variant``);
-    new optimizer, EMA and schedule. Used only when there is no ``out/last.pt`` to resume from (e.g. the run folder is gone)."""
+    """Start from these weights (``.safetensors`` or a training ``.pt``; ``shipped`` = the package's weights for
+    ``variant``); new optimizer, EMA and schedule. Used only when there is no ``out/last.pt`` to resume from (e.g.
+    the run folder is gone)."""
     resume: bool = True
     """Continue from ``out/last.pt`` when it exists (exactly where it stopped)."""
     steps: int = 200_000
-    """Step horizon: the run stops here, and the learning rate has decayed to ``min_lr`` by then (unless ``time_budget`` comes first)."""
+    """Step horizon: the run stops here, and the learning rate has decayed to ``min_lr`` by then (unless
+    ``time_budget`` comes first)."""
     time_budget: float = 0.0
     """Minutes of wall time for this invocation (0 = none). Stepping stops early enough that the final
     evaluation, ``last.pt`` and the averaged and EMA weights are written before the time is up; the
@@ -62,7 +64,8 @@ class TrainConfig:
     valid_seconds: float = 4.0
     """Length of each validation mixture. On ``fastuss-causal`` validation costs about 1.2 CPU-seconds per
     mixture-second (measured: 4.8 CPU-s per 4-s mixture), so 30 x 5 tasks x 4 s is ~12 CPU-minutes (~6 min
-    on 2 idle cores): keep to a few evaluations per run (``eval_every``, ``eval_minutes``). ``fastuss eval`` scores 6-s mixtures."""
+    on 2 idle cores): keep to a few evaluations per run (``eval_every``, ``eval_minutes``). ``fastuss eval`` scores
+    6-s mixtures."""
     valid_tasks: tuple[str, ...] = ("dialog", "cinematic", "music_stems", "denoise", "two_talkers")
     valid_batch_size: int = 4
     seed: int = 0
@@ -88,7 +91,15 @@ class TrainConfig:
         return Path(self.out) if self.out else Path("runs") / Path(self.variant).stem
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "log_every", "eval_every", "checkpoint_every", "valid_examples", "valid_batch_size"):
+        for name in (
+            "steps",
+            "batch_size",
+            "log_every",
+            "eval_every",
+            "checkpoint_every",
+            "valid_examples",
+            "valid_batch_size",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.precision not in ("auto", "bf16", "fp32"):

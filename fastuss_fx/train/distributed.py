@@ -37,7 +37,10 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
 
 
 def setup(device_name: str = "auto") -> Context:
-    """Join the process group that ``torchrun`` describes in its environment (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``)."""
+    """Join the process group that ``torchrun`` describes in its environment.
+
+    (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``).
+    """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))

@@ -55,7 +55,11 @@ class EMA:
                 value.copy_(kept[key])
 
     def state_dict(self) -> dict[str, Any]:
-        return {"decay": self.decay, "updates": self.updates, "shadow": {k: v.detach().to("cpu", copy=True) for k, v in self.shadow.items()}}
+        return {
+            "decay": self.decay,
+            "updates": self.updates,
+            "shadow": {k: v.detach().to("cpu", copy=True) for k, v in self.shadow.items()},
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.updates = int(state["updates"])

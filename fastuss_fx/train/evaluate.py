@@ -55,7 +55,10 @@ def backend_separator(backend: Any) -> Separator:
     since a backend takes one prompt list per call."""
 
     def separate(mixture: torch.Tensor, prompts: list[list[str]]) -> torch.Tensor:
-        rows = [backend.separate(row[None].float().numpy(), list(p))[0] for row, p in zip(mixture.cpu(), prompts)]
+        rows = [
+            backend.separate(row[None].float().numpy(), list(p))[0]
+            for row, p in zip(mixture.cpu(), prompts, strict=True)
+        ]
         return torch.from_numpy(np.stack(rows))
 
     return separate
@@ -67,13 +70,23 @@ def score_batch(estimates: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:
     targets = torch.gather(batch.targets, 1, perm[:, :, None].expand_as(batch.targets).to(batch.targets.device))
     mixture = batch.mixture[:, None, :].expand_as(targets)
     est, ref, mix = (x.detach().double().cpu().numpy() for x in (estimates, targets, mixture))
-    scores = {"si_sdr": si_sdr(ref, est), "snr": snr(ref, est), "si_sdr_mix": si_sdr(ref, mix), "snr_mix": snr(ref, mix)}
+    scores = {
+        "si_sdr": si_sdr(ref, est),
+        "snr": snr(ref, est),
+        "si_sdr_mix": si_sdr(ref, mix),
+        "snr_mix": snr(ref, mix),
+    }
     records = []
     for b, prompts in enumerate(batch.prompts):
         for s, prompt in enumerate(prompts):
             if not torch.any(targets[b, s] != 0):  # a silent target has no SDR
                 continue
-            record = {"task": batch.name, "prompt": prompt, "example": b, **{k: float(v[b, s]) for k, v in scores.items()}}
+            record: dict[str, Any] = {
+                "task": batch.name,
+                "prompt": prompt,
+                "example": b,
+                **{k: float(v[b, s]) for k, v in scores.items()},
+            }
             record["si_sdri"] = record["si_sdr"] - record["si_sdr_mix"]
             record["snri"] = record["snr"] - record["snr_mix"]
             records.append(record)
@@ -102,7 +115,9 @@ def _mean(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {**summary, "count": len(records), "mixtures": len(by_mixture)}
 
 
-def evaluate(separate: Separator, batches: Sequence[Batch], tasks: Sequence[Task], *, check_oracle: bool = True) -> dict[str, Any]:
+def evaluate(
+    separate: Separator, batches: Sequence[Batch], tasks: Sequence[Task], *, check_oracle: bool = True
+) -> dict[str, Any]:
     """Score ``separate`` on ``batches`` (named after ``tasks``).
 
     Returns:
@@ -143,12 +158,18 @@ def evaluate(separate: Separator, batches: Sequence[Batch], tasks: Sequence[Task
 
 def format_table(result: dict[str, Any]) -> str:
     """A plain-text table: one line per task main target and per task source, then per prompt."""
-    header = f"{'task / prompt':<28}{'SI-SDR':>9}{'SI-SDRi':>9}{'± 95%':>8}{'SNR':>9}{'SNRi':>9}{'mix SI-SDR':>12}{'n':>6}{'sources':>9}"
+    header = (
+        f"{'task / prompt':<28}{'SI-SDR':>9}{'SI-SDRi':>9}{'± 95%':>8}{'SNR':>9}{'SNRi':>9}{'mix SI-SDR':>12}"
+        f"{'n':>6}{'sources':>9}"
+    )
     lines = [header, "-" * len(header)]
 
     def line(label: str, m: dict[str, Any]) -> str:
         half = "" if m.get("si_sdri_ci95") is None else f"{m['si_sdri_ci95']:.2f}"
-        return f"{label:<28}{m['si_sdr']:9.2f}{m['si_sdri']:9.2f}{half:>8}{m['snr']:9.2f}{m['snri']:9.2f}{m['si_sdr_mix']:12.2f}{m.get('mixtures', 0):6d}{m['count']:9d}"
+        return (
+            f"{label:<28}{m['si_sdr']:9.2f}{m['si_sdri']:9.2f}{half:>8}{m['snr']:9.2f}{m['snri']:9.2f}"
+            f"{m['si_sdr_mix']:12.2f}{m.get('mixtures', 0):6d}{m['count']:9d}"
+        )
 
     for name, task in result["tasks"].items():
         lines.append(line(f"{name} (main)", task["main"]))

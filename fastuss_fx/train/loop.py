@@ -78,7 +78,13 @@ def autocast_for(device: torch.device, precision: str) -> contextlib.AbstractCon
 
 
 @torch.no_grad()
-def validate(model: torch.nn.Module, batches: Sequence[Batch], context: distributed.Context, precision: str, interrupted: Callable[[], bool] | None = None) -> tuple[float, dict[str, float], dict[str, float | None]] | None:
+def validate(
+    model: torch.nn.Module,
+    batches: Sequence[Batch],
+    context: distributed.Context,
+    precision: str,
+    interrupted: Callable[[], bool] | None = None,
+) -> tuple[float, dict[str, float], dict[str, float | None]] | None:
     """Score ``model`` on the validation set (ranks share the batches).
 
     Returns:
@@ -113,8 +119,17 @@ def validate(model: torch.nn.Module, batches: Sequence[Batch], context: distribu
     return sum(sums[0::4]) / max(sum(sums[1::4]), 1), per_task, si_sdri
 
 
-def train_step(model: torch.nn.Module, teacher: torch.nn.Module | None, batch: Batch, optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> tuple[float, float, bool]:
-    """One optimisation step; returns (loss against the targets in dB, gradient norm, whether the update was applied)."""
+def train_step(
+    model: torch.nn.Module,
+    teacher: torch.nn.Module | None,
+    batch: Batch,
+    optimizer: torch.optim.Optimizer,
+    cfg: TrainConfig,
+) -> tuple[float, float, bool]:
+    """One optimisation step.
+
+    Returns (loss against the targets in dB, gradient norm, whether the update was applied).
+    """
     device = batch.mixture.device
     with autocast_for(device, cfg.precision):
         estimates = model(batch.mixture, batch.prompts)
@@ -143,7 +158,9 @@ def prepare_model(cfg: TrainConfig, state: dict[str, Any] | None, model: torch.n
 
             model = TUSS(config_from_dict(state["model_config"], "checkpoint"))
             if model.config.name != Path(cfg.variant).stem:
-                logger.warning("resuming a %r model from the checkpoint; --variant %s is ignored", model.config.name, cfg.variant)
+                logger.warning(
+                    "resuming a %r model from the checkpoint; --variant %s is ignored", model.config.name, cfg.variant
+                )
         elif cfg.init:
             model = ckpt.load_model(init_path(cfg))
             logger.info("starting from the weights in %s", init_path(cfg))
@@ -195,7 +212,13 @@ def train(cfg: TrainConfig, model: torch.nn.Module | None = None) -> dict[str, A
         distributed.teardown(context)
 
 
-def _train(cfg: TrainConfig, context: distributed.Context, model: torch.nn.Module | None, budget: TimeBudget, signals: StopSignals) -> dict[str, Any]:
+def _train(
+    cfg: TrainConfig,
+    context: distributed.Context,
+    model: torch.nn.Module | None,
+    budget: TimeBudget,
+    signals: StopSignals,
+) -> dict[str, Any]:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device, out = context.device, cfg.run_dir
@@ -225,7 +248,11 @@ def _train(cfg: TrainConfig, context: distributed.Context, model: torch.nn.Modul
         logger.info("resuming %s at step %d", last, step)
     schedule.begin(step)
     if context.distributed:
-        model = DistributedDataParallel(raw, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=cfg.find_unused_parameters)
+        model = DistributedDataParallel(
+            raw,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=cfg.find_unused_parameters,
+        )
     ema = EMA(raw, cfg.ema_decay) if cfg.ema_decay > 0 else None  # after DDP's broadcast: every rank starts alike
     if ema is not None and state is not None and state.get("ema"):
         ema.load_state_dict(state["ema"])
@@ -235,17 +262,35 @@ def _train(cfg: TrainConfig, context: distributed.Context, model: torch.nn.Modul
 
     # data: an endless resumable stream and a fixed validation set (the valid split; never test)
     store = ClipStore.from_manifest(cfg.data, cache=cfg.cache, sample_rate=cfg.mix.sample_rate)
-    valid = validation_batches(store, get_tasks(list(cfg.valid_tasks)), replace(cfg.mix, chunk_seconds=cfg.valid_seconds), cfg.valid_examples, batch_size=cfg.valid_batch_size, split="valid")
+    valid = validation_batches(
+        store,
+        get_tasks(list(cfg.valid_tasks)),
+        replace(cfg.mix, chunk_seconds=cfg.valid_seconds),
+        cfg.valid_examples,
+        batch_size=cfg.valid_batch_size,
+        split="valid",
+    )
     mixer = Mixer(store, store.subset("train"), cfg.mix)
     if cfg.workers > 0:  # decode once before the workers fork, so they share the clips
         store.preload(store.subset("train"), progress=cfg.progress and context.is_main)
     stream = MixtureStream(mixer, cfg.batch_size, cfg.seed, step=step, rank=context.rank, world_size=context.world_size)
-    loader = DataLoader(stream, batch_size=None, num_workers=cfg.workers, pin_memory=device.type == "cuda", worker_init_fn=ignore_stop_signals if cfg.workers > 0 else None)
+    loader = DataLoader(
+        stream,
+        batch_size=None,
+        num_workers=cfg.workers,
+        pin_memory=device.type == "cuda",
+        worker_init_fn=ignore_stop_signals if cfg.workers > 0 else None,
+    )
     batches = iter(loader)
     step_audio = cfg.batch_size * context.world_size * cfg.mix.chunk_seconds
 
     log = MetricsLog(out / "metrics.jsonl" if context.is_main else None)
-    common = {"world_size": context.world_size, "device": str(device), "time_budget_min": cfg.time_budget, "init": str(init_path(cfg)) if cfg.init and state is None else None}
+    common = {
+        "world_size": context.world_size,
+        "device": str(device),
+        "time_budget_min": cfg.time_budget,
+        "init": str(init_path(cfg)) if cfg.init and state is None else None,
+    }
     if context.is_main and state is None:
         log.write(event="start", config=train_config_to_dict(cfg), **common)
     elif context.is_main:
@@ -258,10 +303,28 @@ def _train(cfg: TrainConfig, context: distributed.Context, model: torch.nn.Modul
     def save_last() -> None:
         tic = time.perf_counter()
         schedule.progress = schedule.progress_at(step, budget.elapsed())
-        state = {"model": ckpt.model_state(raw), "model_config": model_config_dict(raw), "optimizer": optimizer.state_dict()}
-        state.update(plateau=plateau.state_dict(), best=best.state_dict(), step=step, rng=ckpt.capture_rng(), train_config=train_config_to_dict(cfg))
-        state.update(schedule=schedule.state_dict(), ema=ema.state_dict() if ema is not None else None, timing=budget.state_dict(), evaluated_at=evaluated_at)
-        state["seen"] = {"audio_seconds": seen["audio_seconds"], "wall_seconds": seen["wall_seconds"] + budget.elapsed()}
+        state: dict[str, Any] = {
+            "model": ckpt.model_state(raw),
+            "model_config": model_config_dict(raw),
+            "optimizer": optimizer.state_dict(),
+        }
+        state.update(
+            plateau=plateau.state_dict(),
+            best=best.state_dict(),
+            step=step,
+            rng=ckpt.capture_rng(),
+            train_config=train_config_to_dict(cfg),
+        )
+        state.update(
+            schedule=schedule.state_dict(),
+            ema=ema.state_dict() if ema is not None else None,
+            timing=budget.state_dict(),
+            evaluated_at=evaluated_at,
+        )
+        state["seen"] = {
+            "audio_seconds": seen["audio_seconds"],
+            "wall_seconds": seen["wall_seconds"] + budget.elapsed(),
+        }
         ckpt.save_checkpoint(state, last)
         budget.observe_save(time.perf_counter() - tic)
 
@@ -272,18 +335,37 @@ def _train(cfg: TrainConfig, context: distributed.Context, model: torch.nn.Modul
         nonlocal evaluated_at, evaluated_clock
         tic = time.perf_counter()
         with ema_weights(ema):
-            result = validate(raw, valid, context, cfg.precision, interrupted=None if context.distributed else signals.__bool__)
+            result = validate(
+                raw, valid, context, cfg.precision, interrupted=None if context.distributed else signals.__bool__
+            )
             if result is None:
                 return False
             val_loss, per_task, si_sdri = result
             improved = plateau.update(val_loss)
             if context.is_main:
-                snapshot = {"model": ckpt.model_state(raw), "model_config": model_config_dict(raw), "step": step, "ema": ema is not None}
-                best.offer(val_loss, step, {**snapshot, "val_loss": val_loss, "val_tasks": per_task, "val_si_sdri": si_sdri})
+                snapshot = {
+                    "model": ckpt.model_state(raw),
+                    "model_config": model_config_dict(raw),
+                    "step": step,
+                    "ema": ema is not None,
+                }
+                best.offer(
+                    val_loss, step, {**snapshot, "val_loss": val_loss, "val_tasks": per_task, "val_si_sdri": si_sdri}
+                )
         seconds = time.perf_counter() - tic
         budget.observe_eval(seconds)
         evaluated_at, evaluated_clock = step, budget.elapsed()
-        log.write(step=step, val_loss=val_loss, val_tasks=per_task, val_si_sdri=si_sdri, best=improved, lr_scale=plateau.scale, ema=ema is not None, eval_s=round(seconds, 2), **counters())
+        log.write(
+            step=step,
+            val_loss=val_loss,
+            val_tasks=per_task,
+            val_si_sdri=si_sdri,
+            best=improved,
+            lr_scale=plateau.scale,
+            ema=ema is not None,
+            eval_s=round(seconds, 2),
+            **counters(),
+        )
         logger.info("step %d: validation loss %.3f dB%s", step, val_loss, " (best)" if improved else "")
         return True
 
@@ -301,7 +383,13 @@ def _train(cfg: TrainConfig, context: distributed.Context, model: torch.nn.Modul
             return signals.name or "signal"
         return "time_budget" if flags[1] else "steps" if flags[2] else None
 
-    bar = tqdm(total=cfg.steps, initial=step, unit="step", disable=None if cfg.progress and context.is_main else True, dynamic_ncols=True)
+    bar = tqdm(
+        total=cfg.steps,
+        initial=step,
+        unit="step",
+        disable=None if cfg.progress and context.is_main else True,
+        dynamic_ncols=True,
+    )
     window: list[float] = []
     tic, skipped, lr, stopped = time.perf_counter(), 0, cfg.lr, None
     try:
@@ -329,7 +417,16 @@ def _train(cfg: TrainConfig, context: distributed.Context, model: torch.nn.Modul
             if step % cfg.log_every == 0 or step == cfg.steps:
                 seconds = time.perf_counter() - tic
                 rate = len(window) * cfg.batch_size * context.world_size / max(seconds, 1e-9)
-                log.write(step=step, loss=sum(window) / len(window), lr=lr, progress=round(schedule.progress, 5), grad_norm=grad_norm, examples_per_s=rate, skipped=skipped, **counters())
+                log.write(
+                    step=step,
+                    loss=sum(window) / len(window),
+                    lr=lr,
+                    progress=round(schedule.progress, 5),
+                    grad_norm=grad_norm,
+                    examples_per_s=rate,
+                    skipped=skipped,
+                    **counters(),
+                )
                 bar.set_postfix(loss=f"{sum(window) / len(window):.2f}", lr=f"{lr:.2e}")
                 window, tic = [], time.perf_counter()
             if signals and not context.distributed:  # stop at once: no evaluation first
@@ -349,7 +446,12 @@ def _train(cfg: TrainConfig, context: distributed.Context, model: torch.nn.Modul
     finally:
         bar.close()
         del batches  # shuts the data workers down
-    summary: dict[str, Any] = {"step": step, "stopped": stopped, "best_val_loss": plateau.best if math.isfinite(plateau.best) else None, "skipped": skipped}
+    summary: dict[str, Any] = {
+        "step": step,
+        "stopped": stopped,
+        "best_val_loss": plateau.best if math.isfinite(plateau.best) else None,
+        "skipped": skipped,
+    }
     if stopped not in ("steps", "time_budget"):  # a signal: save and leave (resume finishes the run)
         if context.is_main:
             save_last()
@@ -389,7 +491,14 @@ def write_ema(model: torch.nn.Module, ema: EMA, path: Path, step: int) -> None:
         save_weights(model, path, {"step": str(step), "ema_decay": str(ema.decay)})
 
 
-def average_best(model: torch.nn.Module, best: ckpt.BestKeeper, valid: Sequence[Batch], context: distributed.Context, cfg: TrainConfig, out: Path) -> dict[str, Any]:
+def average_best(
+    model: torch.nn.Module,
+    best: ckpt.BestKeeper,
+    valid: Sequence[Batch],
+    context: distributed.Context,
+    cfg: TrainConfig,
+    out: Path,
+) -> dict[str, Any]:
     """Average the kept best snapshots (EMA weights when the EMA is on) into ``out/averaged.pt`` (+ ``.safetensors``).
 
     One snapshot is its own average: its scores are reused instead of evaluating it again.
@@ -406,12 +515,26 @@ def average_best(model: torch.nn.Module, best: ckpt.BestKeeper, valid: Sequence[
         val_loss, per_task, si_sdri = validate(model, valid, solo, cfg.precision)  # type: ignore[misc]
     config = model_config_dict(model)
     steps = [step for _, step, _ in best.entries]
-    ckpt.save_checkpoint({"model": ckpt.model_state(model), "model_config": config, "steps": steps, "val_loss": val_loss}, out / "averaged.pt")
+    ckpt.save_checkpoint(
+        {"model": ckpt.model_state(model), "model_config": config, "steps": steps, "val_loss": val_loss},
+        out / "averaged.pt",
+    )
     if config is not None:
         from fastuss_fx.weights import save_weights
 
-        meta = {"steps": json.dumps(steps), "val_loss": f"{val_loss:.4f}", "val_tasks": json.dumps(per_task), "val_si_sdri": json.dumps(si_sdri), "ema": str(cfg.ema_decay > 0)}
+        meta = {
+            "steps": json.dumps(steps),
+            "val_loss": f"{val_loss:.4f}",
+            "val_tasks": json.dumps(per_task),
+            "val_si_sdri": json.dumps(si_sdri),
+            "ema": str(cfg.ema_decay > 0),
+        }
         save_weights(model, out / "averaged.safetensors", meta)
     model.load_state_dict(kept)
     logger.info("averaged %d checkpoints (steps %s): validation loss %.3f dB", len(states), steps, val_loss)
-    return {"averaged_steps": steps, "averaged_val_loss": val_loss, "averaged_val_tasks": per_task, "averaged_val_si_sdri": si_sdri}
+    return {
+        "averaged_steps": steps,
+        "averaged_val_loss": val_loss,
+        "averaged_val_tasks": per_task,
+        "averaged_val_si_sdri": si_sdri,
+    }

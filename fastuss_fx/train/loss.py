@@ -26,7 +26,15 @@ SILENT_POWER = 1e-10
 _EPS = 1e-12
 
 
-def pairwise_loss(estimates: torch.Tensor, targets: torch.Tensor, mixture: torch.Tensor, *, tau: float = TAU, silent_weight: float = SILENT_WEIGHT, silent_power: float = SILENT_POWER) -> torch.Tensor:
+def pairwise_loss(
+    estimates: torch.Tensor,
+    targets: torch.Tensor,
+    mixture: torch.Tensor,
+    *,
+    tau: float = TAU,
+    silent_weight: float = SILENT_WEIGHT,
+    silent_power: float = SILENT_POWER,
+) -> torch.Tensor:
     """Loss of every estimate against every target, in dB.
 
     Args:
@@ -43,7 +51,9 @@ def pairwise_loss(estimates: torch.Tensor, targets: torch.Tensor, mixture: torch
     estimate_energy = estimates.pow(2).sum(-1)  # [B, S]
     cross = torch.einsum("bin,bjn->bij", estimates, targets)  # [B, S, S]
     error = (estimate_energy[:, :, None] + target_energy[:, None, :] - 2 * cross).clamp_min(0.0)
-    active = 10 * torch.log10(error + tau * target_energy[:, None, :] + _EPS) - 10 * torch.log10(target_energy[:, None, :] + _EPS)
+    active = 10 * torch.log10(error + tau * target_energy[:, None, :] + _EPS) - 10 * torch.log10(
+        target_energy[:, None, :] + _EPS
+    )
     mix_energy = mixture.pow(2).sum(-1)[:, None, None] + _EPS  # [B, 1, 1]
     silent_loss = 10 * torch.log10(estimate_energy[:, :, None] / mix_energy + tau)
     silent = (target_energy <= silent_power * n)[:, None, :]
@@ -53,11 +63,19 @@ def pairwise_loss(estimates: torch.Tensor, targets: torch.Tensor, mixture: torch
 @functools.lru_cache(maxsize=256)
 def allowed_permutations(prompts: tuple[str, ...]) -> torch.Tensor:
     """Permutations ``p`` of the sources with ``prompts[p[i]] == prompts[i]``: [P, S] (identity first)."""
-    perms = [p for p in itertools.permutations(range(len(prompts))) if all(prompts[j] == prompts[i] for i, j in enumerate(p))]
+    perms = [
+        p for p in itertools.permutations(range(len(prompts))) if all(prompts[j] == prompts[i] for i, j in enumerate(p))
+    ]
     return torch.tensor(perms, dtype=torch.long)
 
 
-def pit_loss(estimates: torch.Tensor, targets: torch.Tensor, mixture: torch.Tensor, prompts: Sequence[Sequence[str]], **kwargs: float) -> tuple[torch.Tensor, torch.Tensor]:
+def pit_loss(
+    estimates: torch.Tensor,
+    targets: torch.Tensor,
+    mixture: torch.Tensor,
+    prompts: Sequence[Sequence[str]],
+    **kwargs: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean loss over the batch and its sources, best permutation among same-kind prompts.
 
     Args:

@@ -74,7 +74,13 @@ class Schedule:
     def begin(self, step: int) -> None:
         """Start a session at ``step`` (after ``load_state_dict`` when resuming)."""
         if self.finished and (step < self.steps or self.budget_s > 0):
-            self.cycle_start, self.anchor_step, self.anchor_progress, self.progress, self.finished = step, step, 0.0, 0.0, False
+            self.cycle_start, self.anchor_step, self.anchor_progress, self.progress, self.finished = (
+                step,
+                step,
+                0.0,
+                0.0,
+                False,
+            )
         elif self.anchor_steps != self.steps or self.budget_s > 0:
             self.anchor_step, self.anchor_progress = step, self.progress
         self.anchor_steps = self.steps
@@ -82,7 +88,11 @@ class Schedule:
     def progress_at(self, step: int, elapsed_s: float = 0.0) -> float:
         """Fraction of the horizon done before (0-based) ``step``, ``elapsed_s`` into the session."""
         rest = 1.0 - self.anchor_progress
-        by_steps = self.anchor_progress + rest * (step - self.anchor_step) / (self.steps - self.anchor_step) if self.steps > self.anchor_step else 1.0
+        by_steps = (
+            self.anchor_progress + rest * (step - self.anchor_step) / (self.steps - self.anchor_step)
+            if self.steps > self.anchor_step
+            else 1.0
+        )
         by_time = self.anchor_progress + rest * elapsed_s / self.budget_s if self.budget_s > 0 else 0.0
         return min(1.0, max(by_steps, by_time))
 

@@ -40,7 +40,11 @@ class TrainBenchRow:
         return self.gflops / self.peak_gflops
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "audio_seconds_per_second": self.audio_seconds_per_second, "peak_fraction": self.peak_fraction}
+        return {
+            **asdict(self),
+            "audio_seconds_per_second": self.audio_seconds_per_second,
+            "peak_fraction": self.peak_fraction,
+        }
 
 
 def torch_matmul_peak_gflops(threads: int, precision: str = "fp32", size: int = 1024, seconds: float = 1.0) -> float:
@@ -69,7 +73,16 @@ def step_flops(config, batch_size: int, n_samples: int) -> float:
     return 6.0 * macs * batch_size
 
 
-def bench_train(variant: str, threads: int = 2, precision: str = "fp32", steps: int = 3, batch_size: int = 4, crop_seconds: float = 2.0, peak: float | None = None, seed: int = 0) -> TrainBenchRow:
+def bench_train(
+    variant: str,
+    threads: int = 2,
+    precision: str = "fp32",
+    steps: int = 3,
+    batch_size: int = 4,
+    crop_seconds: float = 2.0,
+    peak: float | None = None,
+    seed: int = 0,
+) -> TrainBenchRow:
     """Time ``steps`` training steps (after one untimed step) of ``variant`` on noise mixtures."""
     from fastuss_fx.config import load_variant
     from fastuss_fx.data.dataset import Batch
@@ -98,24 +111,45 @@ def bench_train(variant: str, threads: int = 2, precision: str = "fp32", steps: 
         torch.set_num_threads(previous)
     if peak is None:
         peak = torch_matmul_peak_gflops(threads, precision)
-    return TrainBenchRow(variant, threads, precision, batch_size, crop_seconds, seconds, step_flops(config, batch_size, n) / seconds / 1e9, peak)
+    return TrainBenchRow(
+        variant,
+        threads,
+        precision,
+        batch_size,
+        crop_seconds,
+        seconds,
+        step_flops(config, batch_size, n) / seconds / 1e9,
+        peak,
+    )
 
 
-def run_train(variants: list[str], threads: int = 2, precisions: tuple[str, ...] = ("fp32",), steps: int = 3, batch_size: int = 4, crop_seconds: float = 2.0) -> list[TrainBenchRow]:
+def run_train(
+    variants: list[str],
+    threads: int = 2,
+    precisions: tuple[str, ...] = ("fp32",),
+    steps: int = 3,
+    batch_size: int = 4,
+    crop_seconds: float = 2.0,
+) -> list[TrainBenchRow]:
     """Rows for every variant and precision; the peak is measured once per precision."""
     peaks = {p: torch_matmul_peak_gflops(threads, p) for p in precisions}
     return [bench_train(v, threads, p, steps, batch_size, crop_seconds, peaks[p]) for v in variants for p in precisions]
 
 
 def format_train_rows(rows: list[TrainBenchRow]) -> str:
-    head = f"{'variant':<16}{'path':<7}{'precision':>10}{'threads':>8}{'batch':>7}{'s/step':>8}{'audio-s/s':>11}{'GFLOP/s':>9}{'peak':>8}{'of peak':>9}"
+    head = (
+        f"{'variant':<16}{'path':<7}{'precision':>10}{'threads':>8}{'batch':>7}{'s/step':>8}{'audio-s/s':>11}"
+        f"{'GFLOP/s':>9}{'peak':>8}{'of peak':>9}"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
             f"{r.name:<16}{r.path:<7}{r.precision:>10}{r.threads:>8}{f'{r.batch_size}x{r.crop_seconds:g}s':>7}{r.s_per_step:>8.2f}"
             f"{r.audio_seconds_per_second:>11.2f}{r.gflops:>9.1f}{r.peak_gflops:>8.1f}{100 * r.peak_fraction:>8.1f}%"
         )
-    lines.append("one step = forward + PIT loss + backward + clip + AdamW, prompts speech/sfx/musicbg; GFLOP/s = 6 x model MACs")
+    lines.append(
+        "one step = forward + PIT loss + backward + clip + AdamW, prompts speech/sfx/musicbg; GFLOP/s = 6 x model MACs"
+    )
     lines.append("(without the (i)STFT) / step time; peak = torch matmul, same threads and precision, same run.")
     return "\n".join(lines)
 

@@ -16,7 +16,7 @@ def test_lowpass_leaves_nothing_above_the_cutoff_and_keeps_the_passband():
     noise = np.random.default_rng(0).standard_normal((2, 9600)).astype(np.float32)
     out = augment.lowpass(noise, 4000.0, RATE)
     assert out.shape == noise.shape and out.dtype == np.float32
-    for x, y in zip(noise, out):
+    for x, y in zip(noise, out, strict=True):
         assert band_energy(y, 4000, RATE) < 1e-10 * band_energy(y, 0, RATE)
         assert band_energy(y, 0, 3600) == pytest.approx(band_energy(x, 0, 3600), rel=1e-4)
 
@@ -58,7 +58,7 @@ def test_room_decays_at_its_rt60_and_faster_in_the_highs(rt60):
     room = augment.room_impulse(rng, RATE, rt60, hf_damping=0.5)
     assert len(room) == int(rt60 * RATE) and room.dtype == np.float32
     assert np.sum(room.astype(np.float64) ** 2) == pytest.approx(1.0, rel=1e-4)
-    assert not room[:int(0.002 * RATE)].any()  # pre-delay: the direct path is the caller's
+    assert not room[: int(0.002 * RATE)].any()  # pre-delay: the direct path is the caller's
     below_1k = decay_rt60(augment.lowpass(room, 1000.0, RATE))
     assert 0.85 * rt60 < below_1k < 1.15 * rt60
     assert below_1k > 1.5 * decay_rt60(room - augment.lowpass(room, 6000.0, RATE))
@@ -70,5 +70,7 @@ def test_loudness_ignores_pauses_and_scales_exactly():
     assert augment.loudness_db(tone, RATE) == pytest.approx(20 * np.log10(0.1 / np.sqrt(2)), abs=0.01)
     with_pause = np.concatenate([tone, np.zeros(RATE, np.float32), 1e-4 * tone])
     assert augment.loudness_db(with_pause, RATE) == pytest.approx(augment.loudness_db(tone, RATE), abs=0.01)
-    assert augment.loudness_db(0.01 * with_pause, RATE) == pytest.approx(augment.loudness_db(with_pause, RATE) - 40.0, abs=1e-6)
+    assert augment.loudness_db(0.01 * with_pause, RATE) == pytest.approx(
+        augment.loudness_db(with_pause, RATE) - 40.0, abs=1e-6
+    )
     assert augment.loudness_db(np.zeros(100, np.float32), RATE) == -np.inf

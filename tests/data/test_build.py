@@ -4,6 +4,7 @@ No network and no apt: package recipes are not run; fluidsynth / espeak-ng parts
 binary is missing, mido parts when mido is not installed.
 """
 
+import itertools
 import json
 import shutil
 from types import SimpleNamespace
@@ -18,10 +19,10 @@ from fastuss_fx.data.build.noise import NOISE_KINDS, noise
 from fastuss_fx.data.build.packages import PackageStore
 from fastuss_fx.data.build.recipes.midi_stems import song_windows
 from fastuss_fx.data.build.signal import SAMPLE_RATE, cut_points, gate_segments, to_48k, trim
-from fastuss_fx.io import decode_mono as decode
 from fastuss_fx.data.build.tts import note_name, singing_score
 from fastuss_fx.data.build.writer import CorpusWriter
 from fastuss_fx.data.manifest import ClipStore, read_manifest, split_for
+from fastuss_fx.io import decode_mono as decode
 
 SR = SAMPLE_RATE
 
@@ -35,9 +36,18 @@ def tone(seconds, freq=440.0, rate=SR, level=0.5):
 
 
 # --------------------------------------------------------------------------- MIDI routing (pure)
-@pytest.mark.parametrize("channel, program, stem", [
-    (9, 0, "drums"), (9, 33, "drums"), (0, 32, "bass"), (3, 39, "bass"), (0, 31, "other"), (0, 40, "other"), (1, 0, "other"),
-])
+@pytest.mark.parametrize(
+    "channel, program, stem",
+    [
+        (9, 0, "drums"),
+        (9, 33, "drums"),
+        (0, 32, "bass"),
+        (3, 39, "bass"),
+        (0, 31, "other"),
+        (0, 40, "other"),
+        (1, 0, "other"),
+    ],
+)
 def test_stem_of_channel_10_and_gm_bass_programs(channel, program, stem):
     assert stem_of(channel, program) == stem
 
@@ -66,12 +76,21 @@ def song_midi():
     bass.append(mido.Message("program_change", channel=1, program=33))
     keys.append(mido.Message("program_change", channel=0, program=0))
     for beat in range(8):
-        drums += [mido.Message("note_on", channel=9, note=36, velocity=100, time=0 if beat == 0 else 240),
-                  mido.Message("note_off", channel=9, note=36, time=240)]
-        bass += [mido.Message("note_on", channel=1, note=40, velocity=90), mido.Message("note_off", channel=1, note=40, time=480)]
-    keys += [mido.Message("note_on", channel=0, note=60, velocity=80), mido.Message("note_off", channel=0, note=60, time=960),
-             mido.Message("program_change", channel=0, program=38),
-             mido.Message("note_on", channel=0, note=43, velocity=80), mido.Message("note_off", channel=0, note=43, time=960)]
+        drums += [
+            mido.Message("note_on", channel=9, note=36, velocity=100, time=0 if beat == 0 else 240),
+            mido.Message("note_off", channel=9, note=36, time=240),
+        ]
+        bass += [
+            mido.Message("note_on", channel=1, note=40, velocity=90),
+            mido.Message("note_off", channel=1, note=40, time=480),
+        ]
+    keys += [
+        mido.Message("note_on", channel=0, note=60, velocity=80),
+        mido.Message("note_off", channel=0, note=60, time=960),
+        mido.Message("program_change", channel=0, program=38),
+        mido.Message("note_on", channel=0, note=43, velocity=80),
+        mido.Message("note_off", channel=0, note=43, time=960),
+    ]
     midi.tracks += [drums, bass, keys]
     return midi
 
@@ -98,7 +117,9 @@ def test_split_midi_notes_go_to_their_stems(song_midi):
     assert _notes(stems["drums"]) == [(9, 36)] * 8
     assert sorted(_notes(stems["bass"])) == [(0, 43)] + [(1, 40)] * 8  # the program-38 note joins the basses
     assert _notes(stems["other"]) == [(0, 60)]
-    assert sorted(sum((_onsets(m) for m in stems.values()), [])) == sorted(_onsets(song_midi))  # one timeline, no note lost
+    assert sorted(sum((_onsets(m) for m in stems.values()), [])) == sorted(
+        _onsets(song_midi)
+    )  # one timeline, no note lost
 
 
 def test_split_midi_tempo_and_transpose(song_midi):
@@ -118,7 +139,11 @@ def test_render_stems_with_fluidsynth(song_midi):
     from fastuss_fx.data.build.midi import render_stems, split_midi
 
     fluidsynth = shutil.which("fluidsynth")
-    fonts = [p for p in ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/TimGM6mb.sf2") if shutil.os.path.isfile(p)]
+    fonts = [
+        p
+        for p in ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/TimGM6mb.sf2")
+        if shutil.os.path.isfile(p)
+    ]
     if fluidsynth is None or not fonts:
         pytest.skip("fluidsynth or a GM soundfont is not installed")
     audio = render_stems(split_midi(song_midi, max_s=2.0), fonts[0], fluidsynth=fluidsynth)
@@ -145,7 +170,7 @@ def test_cut_points_lengths_and_remainder():
     for seconds in (3.9, 4.0, 19.5, 20.1, 63.3, 200.0):
         pieces = cut_points(int(seconds * SR), rng)
         assert all(4 * SR <= b - a <= 20 * SR for a, b in pieces)
-        assert all(b == c for (_, b), (c, _) in zip(pieces, pieces[1:]))
+        assert all(b == c for (_, b), (c, _) in itertools.pairwise(pieces))
         assert (seconds * SR - (pieces[-1][1] if pieces else 0)) < 4 * SR
     with pytest.raises(ValueError, match="min_s=5"):
         cut_points(SR, rng, min_s=5, target_s=(4, 6))
@@ -155,8 +180,8 @@ def test_cut_points_lengths_and_remainder():
 def test_to_48k_keeps_length_and_pitch(rate):
     y = to_48k(tone(2, 440, rate), rate)
     assert abs(len(y) - 2 * SR) <= SR // 100
-    spectrum = np.abs(np.fft.rfft(y[SR // 4:-SR // 4]))
-    assert np.argmax(spectrum) * SR / len(y[SR // 4:-SR // 4]) == pytest.approx(440, abs=3)
+    spectrum = np.abs(np.fft.rfft(y[SR // 4 : -SR // 4]))
+    assert np.argmax(spectrum) * SR / len(y[SR // 4 : -SR // 4]) == pytest.approx(440, abs=3)
     with pytest.raises(ValueError, match="-1"):
         to_48k(y, -1)
 
@@ -193,16 +218,22 @@ def test_noise_kinds_and_spectral_tilt():
 def test_song_windows_where_bass_and_other_play():
     rng = np.random.default_rng(0)
     silent, loud = np.zeros(20 * SR, np.float32), tone(20)
-    stems = {"bass": np.concatenate([silent, loud, loud]), "other": np.concatenate([silent, loud, loud]), "drums": np.concatenate([loud] * 3)}
+    stems = {
+        "bass": np.concatenate([silent, loud, loud]),
+        "other": np.concatenate([silent, loud, loud]),
+        "drums": np.concatenate([loud] * 3),
+    }
     windows = song_windows(stems, rng, count=2, window_s=(8, 8))
-    assert len(windows) == 2 and all(a >= (20 - 0.4 * 8) * SR and b - a == 8 * SR for a, b in windows)  # >= 60 % of it playing
+    assert len(windows) == 2 and all(
+        a >= (20 - 0.4 * 8) * SR and b - a == 8 * SR for a, b in windows
+    )  # >= 60 % of it playing
     assert windows[0][1] <= windows[1][0]
     assert song_windows({"bass": tone(3)}, rng, 1) == []
 
 
 def test_singing_score_is_festival_xml():
     score = singing_score(np.random.default_rng(0))
-    assert score.startswith('<?xml') and "<SINGING BPM=" in score and score.count("<PITCH") >= 18
+    assert score.startswith("<?xml") and "<SINGING BPM=" in score and score.count("<PITCH") >= 18
     assert note_name(57) == "A3" and note_name(61) == "Cs4"
 
 
@@ -211,14 +242,41 @@ def test_writer_emits_gated_clips_and_manifest(tmp_path):
     config = BuildConfig(out=tmp_path / "corpus", max_minutes_per_source=0.5, valid_fraction=0.0, test_fraction=0.0)
     writer = CorpusWriter(config)
     x = np.concatenate([tone(9, rate=SR), np.zeros(3 * SR, np.float32), tone(25, 220)])
-    count = writer.emit("speech", "fixture", "long take", x, np.random.default_rng(0), orig="fixture/a.wav", native_rate=16000, licence="CC0-1.0")
+    count = writer.emit(
+        "speech",
+        "fixture",
+        "long take",
+        x,
+        np.random.default_rng(0),
+        orig="fixture/a.wav",
+        native_rate=16000,
+        licence="CC0-1.0",
+    )
     assert count == 3 and writer.full("speech", "fixture")  # 9 s + a 25 s run cut in two, then the quota (30 s) is full
-    assert writer.emit("speech", "fixture", "more", tone(10), np.random.default_rng(0), orig="fixture/b.wav", native_rate=16000, licence="CC0-1.0") == 0
+    assert (
+        writer.emit(
+            "speech",
+            "fixture",
+            "more",
+            tone(10),
+            np.random.default_rng(0),
+            orig="fixture/b.wav",
+            native_rate=16000,
+            licence="CC0-1.0",
+        )
+        == 0
+    )
     manifest = writer.finish()
     rows = read_manifest(manifest)
     assert [r.path for r in rows] == [f"speech/fixture/long-take_{k:02d}.flac" for k in (1, 2, 3)]
     assert {r.split for r in rows} == {"train"}
-    assert all(r.native_rate == 16000 and r.licence == "CC0-1.0" and r.source == "fixture" and r.extra["orig"] == ["fixture/a.wav"] for r in rows)
+    assert all(
+        r.native_rate == 16000
+        and r.licence == "CC0-1.0"
+        and r.source == "fixture"
+        and r.extra["orig"] == ["fixture/a.wav"]
+        for r in rows
+    )
     store = ClipStore.from_manifest(manifest)
     assert all(4.0 <= r.duration_s <= 20.0 for r in rows)
     assert abs(len(store.audio(0)) - 9 * SR) < 0.2 * SR and 0.4 < np.abs(store.audio(0)).max() <= 0.9
@@ -226,12 +284,22 @@ def test_writer_emits_gated_clips_and_manifest(tmp_path):
 
 
 def test_valid_and_test_splits_get_their_share_of_the_quota(tmp_path):
-    writer = CorpusWriter(BuildConfig(out=tmp_path, max_minutes_per_source=1.0, valid_fraction=0.05, test_fraction=0.05))
+    writer = CorpusWriter(
+        BuildConfig(out=tmp_path, max_minutes_per_source=1.0, valid_fraction=0.05, test_fraction=0.05)
+    )
     common = dict(orig="x", native_rate=SR, licence="CC0-1.0", gain=1.0)
     writer.write("sfxbg", "src", "a", tone(55), split="train", **common)  # train's share: 90 % of 60 s
-    assert writer.full("sfxbg", "src", "train") and not writer.full("sfxbg", "src", "valid") and not writer.full("sfxbg", "src")
-    assert writer.emit("sfxbg", "src", "b", tone(10), np.random.default_rng(0), split="train", **common) == 0  # train has enough
-    assert writer.emit("sfxbg", "src", "c", tone(5), np.random.default_rng(0), split="valid", **common) == 1  # one valid clip at least
+    assert (
+        writer.full("sfxbg", "src", "train")
+        and not writer.full("sfxbg", "src", "valid")
+        and not writer.full("sfxbg", "src")
+    )
+    assert (
+        writer.emit("sfxbg", "src", "b", tone(10), np.random.default_rng(0), split="train", **common) == 0
+    )  # train has enough
+    assert (
+        writer.emit("sfxbg", "src", "c", tone(5), np.random.default_rng(0), split="valid", **common) == 1
+    )  # one valid clip at least
     assert not writer.full("sfxbg", "src") and writer.full("sfxbg", "src", "holdout")  # a source that is not held out
     assert writer.emit("sfxbg", "src", "d", tone(5), np.random.default_rng(0), split="test", **common) == 1
     assert writer.full("sfxbg", "src") and [r.split for r in writer.rows] == ["train", "valid", "test"]
@@ -241,7 +309,11 @@ def test_holdout_source_goes_wholly_to_holdout(tmp_path):
     writer = CorpusWriter(BuildConfig(out=tmp_path, max_minutes_per_source=0.2, holdout=("held",)))
     assert {writer.split(f"speaker{i}", "held") for i in range(50)} == {"holdout"}
     assert {writer.split(f"speaker{i}", "other") for i in range(200)} == {"train", "valid", "test"}
-    assert writer.full("speech", "held", "train") and writer.full("speech", "held", "valid") and not writer.full("speech", "held")
+    assert (
+        writer.full("speech", "held", "train")
+        and writer.full("speech", "held", "valid")
+        and not writer.full("speech", "held")
+    )
     row = writer.write("speech", "held", "a", tone(5), orig="held/a.wav", group="hero", native_rate=11025, licence="x")
     assert (row.split, row.group) == ("holdout", "held:hero")
 
@@ -263,14 +335,24 @@ def test_unavailable_package_is_skipped_not_fatal(tmp_path):
     store = PackageStore(tmp_path / "pkgs", fetch=False)
     assert store.ensure("naev-data") is None and "fetching is off" in store.failed["naev-data"]
     assert store.files("naev-data", "**/*.ogg") == []
-    report = build_corpus(BuildConfig(out=tmp_path / "corpus", sources=("naev-data", "generated-noise"), max_minutes_per_source=0.2,
-                                      pkgs=tmp_path / "pkgs", fetch=False, groove_dir=tmp_path / "none"))
+    report = build_corpus(
+        BuildConfig(
+            out=tmp_path / "corpus",
+            sources=("naev-data", "generated-noise"),
+            max_minutes_per_source=0.2,
+            pkgs=tmp_path / "pkgs",
+            fetch=False,
+            groove_dir=tmp_path / "none",
+        )
+    )
     assert "naev-data" in report.skipped and "unavailable" in report.skipped["naev-data"]
     assert report.minutes["sfxbg"]["generated-noise"] >= 0.2 and "generated-noise" in report.table()
 
 
 def test_build_noise_corpus_end_to_end_is_deterministic(tmp_path):
-    kwargs = dict(sources=("generated-noise",), max_minutes_per_source=0.25, seed=3, fetch=False, pkgs=tmp_path / "pkgs")
+    kwargs = dict(
+        sources=("generated-noise",), max_minutes_per_source=0.25, seed=3, fetch=False, pkgs=tmp_path / "pkgs"
+    )
     first = build_corpus(BuildConfig(out=tmp_path / "a", **kwargs))
     second = build_corpus(BuildConfig(out=tmp_path / "b", **kwargs))
     rows_a, rows_b = (first.manifest.read_text().splitlines(), second.manifest.read_text().splitlines())
@@ -284,9 +366,19 @@ def test_build_noise_corpus_end_to_end_is_deterministic(tmp_path):
 def test_build_espeak_when_installed(tmp_path):
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed")
-    report = build_corpus(BuildConfig(out=tmp_path / "corpus", sources=("espeak-ng",), max_minutes_per_source=0.1, fetch=False, pkgs=tmp_path / "pkgs"))
+    report = build_corpus(
+        BuildConfig(
+            out=tmp_path / "corpus",
+            sources=("espeak-ng",),
+            max_minutes_per_source=0.1,
+            fetch=False,
+            pkgs=tmp_path / "pkgs",
+        )
+    )
     rows = read_manifest(report.manifest)
-    assert {r.role for r in rows} == {"speech"} and rows[0].extra["text"] and "espeak-ng -v" in rows[0].extra["generator"]
+    assert (
+        {r.role for r in rows} == {"speech"} and rows[0].extra["text"] and "espeak-ng -v" in rows[0].extra["generator"]
+    )
     assert report.skipped == {}
 
 
@@ -295,8 +387,24 @@ def test_cli_build_lists_and_runs(tmp_path, capsys):
 
     assert main(["data", "build", "--list"]) == 0
     assert "openttd-openmsx" in capsys.readouterr().out
-    assert main(["data", "build", "--out", str(tmp_path / "c"), "--sources", "generated-noise", "--max-minutes-per-source", "0.1",
-                 "--no-fetch", "--pkgs", str(tmp_path / "pkgs")]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "build",
+                "--out",
+                str(tmp_path / "c"),
+                "--sources",
+                "generated-noise",
+                "--max-minutes-per-source",
+                "0.1",
+                "--no-fetch",
+                "--pkgs",
+                str(tmp_path / "pkgs"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "sfxbg" in out and "generated-noise" in out and (tmp_path / "c" / "manifest.jsonl").is_file()
     assert main(["data", "build", "--out", str(tmp_path / "d"), "--sources", "bogus"]) == 2
@@ -321,17 +429,25 @@ def test_queen_table_parser():
     data = queen_file([("ROOM1.BBK", b"x" * 10), ("020006P1.SB", b"\xff\xe3abc"), ("JOE00011.SB", b"\xff\xe3")])
     compression, entries = queen_table(data)
     assert compression == 1 and [e.name for e in entries] == ["ROOM1.BBK", "020006P1.SB", "JOE00011.SB"]
-    assert data[entries[1].offset:entries[1].offset + entries[1].size] == b"\xff\xe3abc" and entries[0].bundle == 1
+    assert data[entries[1].offset : entries[1].offset + entries[1].size] == b"\xff\xe3abc" and entries[0].bundle == 1
     with pytest.raises(ValueError, match="QTBL"):
         queen_table(b"RIFF" + data[4:])
     with pytest.raises(ValueError, match="runs past the end"):
         queen_table(data[:-1])
 
 
-@pytest.mark.parametrize("name, group", [
-    ("JOE01424.SB", "joe"), ("020006J1.SB", "joe"), ("48SSSSJ1.SB", "joe"), ("C69I_142.SB", "joe"),
-    ("020006P1.SB", "talk02"), ("35XXXXP2.SB", "talk35"), ("UNTITLED.SB", "other-UNTI"),
-])
+@pytest.mark.parametrize(
+    "name, group",
+    [
+        ("JOE01424.SB", "joe"),
+        ("020006J1.SB", "joe"),
+        ("48SSSSJ1.SB", "joe"),
+        ("C69I_142.SB", "joe"),
+        ("020006P1.SB", "talk02"),
+        ("35XXXXP2.SB", "talk35"),
+        ("UNTITLED.SB", "other-UNTI"),
+    ],
+)
 def test_fotaq_speaker_groups(name, group):
     from fastuss_fx.data.build.archives import fotaq_speaker
 
@@ -380,12 +496,29 @@ def test_fotaq_build_groups_by_character_without_leaks(tmp_path):
         sf.write(buffer, tone(1.8, freq, 11025), 11025, format="MP3")
         return buffer.getvalue()
 
-    names = [f"{key}000{k}P1.SB" for key in ("02", "11", "35", "47") for k in range(3)] + [f"JOE0{k}001.SB" for k in range(3)]
-    _fake_package(tmp_path / "pkgs", FOTAQ, {FOTAQ_FILE: queen_file([(n, mp3(200 + 20 * i)) for i, n in enumerate(names)] + [("A.BBK", b"x")])})
-    kwargs = dict(sources=(FOTAQ,), max_minutes_per_source=5, valid_fraction=0.3, test_fraction=0.3, fetch=False, pkgs=tmp_path / "pkgs")
+    names = [f"{key}000{k}P1.SB" for key in ("02", "11", "35", "47") for k in range(3)] + [
+        f"JOE0{k}001.SB" for k in range(3)
+    ]
+    _fake_package(
+        tmp_path / "pkgs",
+        FOTAQ,
+        {FOTAQ_FILE: queen_file([(n, mp3(200 + 20 * i)) for i, n in enumerate(names)] + [("A.BBK", b"x")])},
+    )
+    kwargs = dict(
+        sources=(FOTAQ,),
+        max_minutes_per_source=5,
+        valid_fraction=0.3,
+        test_fraction=0.3,
+        fetch=False,
+        pkgs=tmp_path / "pkgs",
+    )
     report = build_corpus(BuildConfig(out=tmp_path / "a", **kwargs))
     rows = read_manifest(report.manifest)
-    assert {r.role for r in rows} == {"speech"} and {r.native_rate for r in rows} == {11025} and rows[0].licence.startswith("Flight")
+    assert (
+        {r.role for r in rows} == {"speech"}
+        and {r.native_rate for r in rows} == {11025}
+        and rows[0].licence.startswith("Flight")
+    )
     assert {r.group for r in rows} == {f"{FOTAQ}:{g}" for g in ("joe", "talk02", "talk11", "talk35", "talk47")}
     assert leaked_groups(rows) == {} and len({r.split for r in rows}) >= 2
     assert all(r.split == split_for(r.group, 0.3, 0.3) for r in rows)
@@ -398,13 +531,20 @@ def test_drascula_build_is_held_out(tmp_path):
     def als(freq):
         return np.round(tone(2.5, freq, 11025) * 127 + 128).astype(np.uint8).tobytes()
 
-    files = {f"usr/share/scummvm/drascula/en/{n}.ALS": als(150 + 30 * i) for i, n in enumerate(["1", "2", "3", "I1", "I2", "I3", "S1", "S2"])}
+    files = {
+        f"usr/share/scummvm/drascula/en/{n}.ALS": als(150 + 30 * i)
+        for i, n in enumerate(["1", "2", "3", "I1", "I2", "I3", "S1", "S2"])
+    }
     _fake_package(tmp_path / "pkgs", DRASCULA, files)
     report = build_corpus(BuildConfig(out=tmp_path / "c", sources=(DRASCULA,), fetch=False, pkgs=tmp_path / "pkgs"))
     rows = read_manifest(report.manifest)
     assert {r.split for r in rows} == {"holdout"} and {r.group for r in rows} == {"drascula:hero", "drascula:I"}
-    assert {r.native_rate for r in rows} == {11025} and not any("S1" in o or "S2" in o for r in rows for o in r.extra["orig"])
-    assert sum(r.duration_s for r in rows) == pytest.approx(6 * 2.5, abs=1.5)  # six voice files, gaps added, edges trimmed
+    assert {r.native_rate for r in rows} == {11025} and not any(
+        "S1" in o or "S2" in o for r in rows for o in r.extra["orig"]
+    )
+    assert sum(r.duration_s for r in rows) == pytest.approx(
+        6 * 2.5, abs=1.5
+    )  # six voice files, gaps added, edges trimmed
 
 
 def test_quotas_by_source_role_and_cli_parsing(tmp_path):
@@ -413,8 +553,16 @@ def test_quotas_by_source_role_and_cli_parsing(tmp_path):
     quotas = parse_quotas(["speech=600", "espeak-ng=10", "megaglest-data:sfx=2.5"])
     assert quotas == {"speech": 600.0, "espeak-ng": 10.0, "megaglest-data:sfx": 2.5}
     config = BuildConfig(out=tmp_path, max_minutes_per_source=12, quotas=quotas)
-    assert [config.quota_minutes(s, r) for s, r in [("fotaq", "speech"), ("espeak-ng", "speech"), ("megaglest-data", "sfx"),
-                                                    ("megaglest-data", "sfxbg"), ("naev-data", "musicbg")]] == [600, 10, 2.5, 12, 12]
+    assert [
+        config.quota_minutes(s, r)
+        for s, r in [
+            ("fotaq", "speech"),
+            ("espeak-ng", "speech"),
+            ("megaglest-data", "sfx"),
+            ("megaglest-data", "sfxbg"),
+            ("naev-data", "musicbg"),
+        ]
+    ] == [600, 10, 2.5, 12, 12]
     for bad in (["speech"], ["=3"], ["speech=lots"]):
         with pytest.raises(ValueError, match="KEY=MINUTES"):
             parse_quotas(bad)
@@ -422,14 +570,24 @@ def test_quotas_by_source_role_and_cli_parsing(tmp_path):
         BuildConfig(out=tmp_path, quotas={"speech": 0})
 
 
-@pytest.mark.parametrize("package, orig, group", [
-    ("hydrogen-drumkits", "hydrogen-drumkits/usr/share/hydrogen/data/drumkits/ForzeeStereo/China-3.wav", "ForzeeStereo"),
-    ("qabcs-data", "qabcs-data/usr/share/qabcs/abcs/pl/sounds/words/dom.ogg", "pl"),
-    ("fillets-ng-data-cs", "fillets-ng-data-cs/usr/share/games/fillets-ng/sound/city/cs/vit-hs-klid1.ogg", "hs"),
-    ("gcin-voice", "gcin-voice/usr/share/gcin-voice/ogg/x/5.ogg", "5"),
-    ("megaglest-data", "megaglest-data/usr/share/games/megaglest/techs/megapack/factions/norsemen/units/spearman/sounds/ghost_armor_select3.wav",
-     "ghost_armor"),
-])
+@pytest.mark.parametrize(
+    "package, orig, group",
+    [
+        (
+            "hydrogen-drumkits",
+            "hydrogen-drumkits/usr/share/hydrogen/data/drumkits/ForzeeStereo/China-3.wav",
+            "ForzeeStereo",
+        ),
+        ("qabcs-data", "qabcs-data/usr/share/qabcs/abcs/pl/sounds/words/dom.ogg", "pl"),
+        ("fillets-ng-data-cs", "fillets-ng-data-cs/usr/share/games/fillets-ng/sound/city/cs/vit-hs-klid1.ogg", "hs"),
+        ("gcin-voice", "gcin-voice/usr/share/gcin-voice/ogg/x/5.ogg", "5"),
+        (
+            "megaglest-data",
+            "megaglest-data/usr/share/games/megaglest/techs/megapack/factions/norsemen/units/spearman/sounds/ghost_armor_select3.wav",
+            "ghost_armor",
+        ),
+    ],
+)
 def test_package_group_regexes_see_past_the_package_name(package, orig, group):
     from fastuss_fx.data.build.recipes.files import PACKAGE_SOURCES, _group_of
 

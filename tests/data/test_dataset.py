@@ -38,7 +38,7 @@ def test_stream_resumes_and_splits_ranks(mixer):
 
 def test_workers_give_the_same_order(mixer):
     loader = DataLoader(MixtureStream(mixer, 2, seed=1), batch_size=None, num_workers=2)
-    got = [b for _, b in zip(range(4), loader)]
+    got = [b for _, b in zip(range(4), loader, strict=False)]
     for step, batch in enumerate(got):
         assert equal(batch, draw_batch(mixer, 1, step, 2))
 
@@ -49,7 +49,7 @@ def test_validation_set_is_fixed_and_audible(corpus):
     first = validation_batches(store, tasks, MixConfig(chunk_seconds=0.25), examples=3, batch_size=2)
     again = validation_batches(store, tasks, MixConfig(chunk_seconds=0.25), examples=3, batch_size=2)
     assert [b.name for b in first] == ["dialog", "dialog", "music_stems", "music_stems", "two_talkers", "two_talkers"]
-    assert all(equal(a, b) for a, b in zip(first, again))
+    assert all(equal(a, b) for a, b in zip(first, again, strict=True))
     for batch in first:
         assert batch.targets.pow(2).sum(-1).min() > 0
         assert all(p == list(tasks[[t.name for t in tasks].index(batch.name)].prompts) for p in batch.prompts)
@@ -75,9 +75,14 @@ def test_a_batch_is_one_task_in_shuffled_order(mixer):
 def test_validation_gets_a_fixed_realistic_channel_unless_asked_not_to(mixer):
     store = mixer.store
     tasks = get_tasks(["denoise", "dialog"])
-    wet = [validation_batches(store, tasks, MixConfig(chunk_seconds=0.25, reverb_probability=1.0), examples=2) for _ in range(2)]
-    dry = validation_batches(store, tasks, MixConfig(chunk_seconds=0.25, reverb_probability=1.0, valid_channel=False), examples=2)
-    assert all(equal(a, b) for a, b in zip(*wet))
-    assert not any(torch.allclose(a.mixture, b.mixture, atol=1e-3) for a, b in zip(wet[0], dry))
+    wet = [
+        validation_batches(store, tasks, MixConfig(chunk_seconds=0.25, reverb_probability=1.0), examples=2)
+        for _ in range(2)
+    ]
+    dry = validation_batches(
+        store, tasks, MixConfig(chunk_seconds=0.25, reverb_probability=1.0, valid_channel=False), examples=2
+    )
+    assert all(equal(a, b) for a, b in zip(*wet, strict=True))
+    assert not any(torch.allclose(a.mixture, b.mixture, atol=1e-3) for a, b in zip(wet[0], dry, strict=True))
     for batch in wet[0]:
         torch.testing.assert_close(batch.targets.sum(1), batch.mixture, atol=1e-6, rtol=0)

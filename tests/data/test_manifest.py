@@ -4,12 +4,22 @@ import numpy as np
 import pytest
 from pedalboard.io import AudioFile
 
-from fastuss_fx.data.manifest import ClipStore, ManifestRow, leaked_groups, load_clip, read_manifest, split_for, write_manifest
+from fastuss_fx.data.manifest import (
+    ClipStore,
+    ManifestRow,
+    leaked_groups,
+    load_clip,
+    read_manifest,
+    split_for,
+    write_manifest,
+)
 
 
 def test_round_trip_keeps_fields_and_extra_keys(tmp_path):
     rows = [
-        ManifestRow("a.opus", "speech", "train", "GPL-2", 44100, 5.5, None, "tuxpaint", {"orig": ["x.ogg"], "text": "hi"}),
+        ManifestRow(
+            "a.opus", "speech", "train", "GPL-2", 44100, 5.5, None, "tuxpaint", {"orig": ["x.ogg"], "text": "hi"}
+        ),
         ManifestRow("b.opus", "drums", "valid", "CC-BY-4.0", 48000, 8.0, "song-1", "groove-midi"),
     ]
     path = write_manifest(rows, tmp_path / "manifest.jsonl")
@@ -21,7 +31,9 @@ def test_round_trip_keeps_fields_and_extra_keys(tmp_path):
 
 def test_bad_row_names_line_and_value(tmp_path):
     path = tmp_path / "manifest.jsonl"
-    path.write_text(json.dumps({"path": "a.wav", "role": "speech"}) + "\n" + json.dumps({"path": "b.wav", "role": "guitar"}) + "\n")
+    path.write_text(
+        json.dumps({"path": "a.wav", "role": "speech"}) + "\n" + json.dumps({"path": "b.wav", "role": "guitar"}) + "\n"
+    )
     with pytest.raises(ValueError, match=r"manifest.jsonl:2: .*'guitar'"):
         read_manifest(path)
     path.write_text(json.dumps({"path": "a.wav", "role": "speech", "split": "bogus"}) + "\n")
@@ -64,9 +76,14 @@ def test_int16_cache_matches_float32(corpus):
 
 def test_old_rows_without_group_default_to_the_source(tmp_path):
     path = tmp_path / "manifest.jsonl"
-    path.write_text(json.dumps({"path": "a.flac", "role": "speech", "source": "tuxpaint"}) + "\n"
-                    + json.dumps({"path": "b.flac", "role": "sfx"}) + "\n"
-                    + json.dumps({"path": "c.flac", "role": "speech", "source": "fotaq", "group": "fotaq:joe", "split": "test"}) + "\n")
+    path.write_text(
+        json.dumps({"path": "a.flac", "role": "speech", "source": "tuxpaint"})
+        + "\n"
+        + json.dumps({"path": "b.flac", "role": "sfx"})
+        + "\n"
+        + json.dumps({"path": "c.flac", "role": "speech", "source": "fotaq", "group": "fotaq:joe", "split": "test"})
+        + "\n"
+    )
     a, b, c = read_manifest(path)
     assert (a.group, b.group, c.group, c.split) == ("tuxpaint", "b.flac", "fotaq:joe", "test")
     write_manifest([a, b, c], path)
@@ -78,14 +95,20 @@ def test_group_split_three_ways_deterministic():
     splits = [split_for(k, 0.1, 0.1) for k in keys]
     assert splits == [split_for(k, 0.1, 0.1) for k in keys]
     assert 0.08 < splits.count("valid") / 3000 < 0.12 and 0.08 < splits.count("test") / 3000 < 0.12
-    assert [split_for(k, 0.1) for k in keys] == [s if s != "test" else "train" for s in splits]  # test comes out of train only
+    assert [split_for(k, 0.1) for k in keys] == [
+        s if s != "test" else "train" for s in splits
+    ]  # test comes out of train only
     with pytest.raises(ValueError, match="sum < 1"):
         split_for("x", 0.6, 0.5)
 
 
 def test_leaked_groups_finds_a_group_in_two_splits():
-    rows = [ManifestRow("a", "speech", "train", group="s:1"), ManifestRow("b", "speech", "train", group="s:1"),
-            ManifestRow("c", "speech", "test", group="s:2"), ManifestRow("d", "speech", "valid", group="s:1")]
+    rows = [
+        ManifestRow("a", "speech", "train", group="s:1"),
+        ManifestRow("b", "speech", "train", group="s:1"),
+        ManifestRow("c", "speech", "test", group="s:2"),
+        ManifestRow("d", "speech", "valid", group="s:1"),
+    ]
     assert leaked_groups(rows) == {"s:1": {"train", "valid"}}
     assert leaked_groups(rows[:3]) == {}
 
@@ -96,17 +119,30 @@ def test_stats_hours_per_split_and_tts_share(capsys):
     def row(path, role, split, source, seconds, group=None, **extra):
         return ManifestRow(path, role, split, "x", 48000, seconds, None, source, extra, group or f"{source}:g")
 
-    rows = [row("a", "speech", "train", "fotaq", 3600, "fotaq:joe"), row("b", "speech", "test", "fotaq", 1800, "fotaq:talk02"),
-            row("c", "speech", "holdout", "drascula", 900), row("d", "speech", "valid", "espeak-ng", 600, generator="espeak-ng -v en"),
-            row("e", "musicbg", "train", "naev-data", 1200), row("f", "musicbg", "valid", "naev-data", 300, "naev-data:x")]
+    rows = [
+        row("a", "speech", "train", "fotaq", 3600, "fotaq:joe"),
+        row("b", "speech", "test", "fotaq", 1800, "fotaq:talk02"),
+        row("c", "speech", "holdout", "drascula", 900),
+        row("d", "speech", "valid", "espeak-ng", 600, generator="espeak-ng -v en"),
+        row("e", "musicbg", "train", "naev-data", 1200),
+        row("f", "musicbg", "valid", "naev-data", 300, "naev-data:x"),
+    ]
     stats = corpus_stats(rows)
-    assert stats.hours["speech", "train"] == pytest.approx(1.0) and stats.hours["speech", "holdout"] == pytest.approx(0.25)
+    assert stats.hours["speech", "train"] == pytest.approx(1.0) and stats.hours["speech", "holdout"] == pytest.approx(
+        0.25
+    )
     assert stats.role_hours("musicbg") == pytest.approx(0.4167, abs=1e-3)
     assert stats.speech_hours(synthetic=True) == pytest.approx(600 / 3600)
     assert stats.speech_hours(synthetic=False) == pytest.approx(1.75)
-    assert stats.real_speech_sources() == ["drascula", "fotaq"] and stats.real_speech_sources(["train", "valid", "test"]) == ["fotaq"]
+    assert stats.real_speech_sources() == ["drascula", "fotaq"] and stats.real_speech_sources(
+        ["train", "valid", "test"]
+    ) == ["fotaq"]
     text = stats.table()
-    assert "holdout sources: drascula" in text and "synthetic 0.17 h = 8.7 %" in text and "groups in more than one split: 0" in text
+    assert (
+        "holdout sources: drascula" in text
+        and "synthetic 0.17 h = 8.7 %" in text
+        and "groups in more than one split: 0" in text
+    )
     assert "naev-data" in text and "espeak-ng (synthetic)" in text
     leaky = corpus_stats(rows + [row("g", "musicbg", "test", "naev-data", 60, "naev-data:x")])
     assert "groups in more than one split: 1" in leaky.table()

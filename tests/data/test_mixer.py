@@ -8,7 +8,15 @@ from fastuss_fx.data.manifest import ClipStore
 from fastuss_fx.data.mixer import MixConfig, Mixer, parse_task_weights, sample_prompts
 from fastuss_fx.prompts import MUSIC_STEMS, PROMPTS, allowed_together
 
-CHANNEL = ("reverb_probability", "lowpass_probability", "mix_lowpass_probability", "bandwidth_probability", "tilt_probability", "clip_probability", "babble_probability")
+CHANNEL = (
+    "reverb_probability",
+    "lowpass_probability",
+    "mix_lowpass_probability",
+    "bandwidth_probability",
+    "tilt_probability",
+    "clip_probability",
+    "babble_probability",
+)
 DRY = dict({name: 0.0 for name in CHANNEL}, silent_probability=0.0)
 WET = dict({name: 1.0 for name in CHANNEL}, silent_probability=0.0, room_source_probability=1.0)
 
@@ -46,7 +54,9 @@ def test_gains_follow_their_ranges_and_targets_sum_to_mixture(store):
         example = mixer.example(rng, mixer.random_prompts(rng, int(rng.integers(2, 5))))
         np.testing.assert_allclose(example.targets.sum(0), example.mixture, atol=1e-6)
         assert np.max(np.abs(example.mixture)) <= config.peak_limit + 1e-6
-        for prompt, gain, target, silent, snr in zip(example.prompts, example.gains_db, example.targets, example.silent, example.snr_db):
+        for prompt, gain, target, silent, snr in zip(
+            example.prompts, example.gains_db, example.targets, example.silent, example.snr_db, strict=True
+        ):
             if snr is None:  # backgrounds with a talker are set by SNR instead (test below)
                 low, high = config.background_gain_db if prompt in ("sfxbg", "musicbg") else config.gain_db
                 assert low <= gain <= high
@@ -62,9 +72,9 @@ def test_song_stems_are_aligned(store):
     rng = np.random.default_rng(2)
     for _ in range(10):
         example = mixer.example(rng, ["bass", "speech", "drums", "other"])
-        songs = {store.rows[c].song for c, p in zip(example.clips, example.prompts) if p != "speech"}
+        songs = {store.rows[c].song for c, p in zip(example.clips, example.prompts, strict=True) if p != "speech"}
         assert len(songs) == 1 and None not in songs
-        stem_offsets = {o for o, p in zip(example.offsets, example.prompts) if p != "speech"}
+        stem_offsets = {o for o, p in zip(example.offsets, example.prompts, strict=True) if p != "speech"}
         assert len(stem_offsets) == 1
 
 
@@ -88,7 +98,9 @@ def test_silent_targets_keep_one_source_audible(store):
 def test_augmented_targets_stay_consistent(store):
     config = MixConfig(chunk_seconds=0.5, **WET)
     wet = Mixer(store, store.subset("train"), config).example(np.random.default_rng(5), ["speech", "sfx"])
-    dry = Mixer(store, store.subset("train"), MixConfig(chunk_seconds=0.5, **DRY)).example(np.random.default_rng(5), ["speech", "sfx"])
+    dry = Mixer(store, store.subset("train"), MixConfig(chunk_seconds=0.5, **DRY)).example(
+        np.random.default_rng(5), ["speech", "sfx"]
+    )
     np.testing.assert_allclose(wet.targets.sum(0), wet.mixture, atol=1e-6)
     assert wet.clips == dry.clips and wet.room is not None and wet.clip_db is not None
     assert not np.allclose(wet.targets, dry.targets, atol=1e-3)
@@ -96,7 +108,9 @@ def test_augmented_targets_stay_consistent(store):
 
 @pytest.mark.parametrize("mode", [*CHANNEL, "all"])
 def test_targets_sum_to_mixture_in_every_mode(many_talkers, mode):
-    config = MixConfig(chunk_seconds=0.25, **(WET if mode == "all" else {**DRY, mode: 1.0, "room_source_probability": 1.0}))
+    config = MixConfig(
+        chunk_seconds=0.25, **(WET if mode == "all" else {**DRY, mode: 1.0, "room_source_probability": 1.0})
+    )
     mixer = Mixer(many_talkers, many_talkers.subset("train"), config)
     rng = np.random.default_rng(6)
     for prompts in (["speech", "sfxbg", "musicbg"], ["speech", "speech", "sfx", "sfxbg"], ["drums", "bass", "vocals"]):
@@ -115,7 +129,11 @@ def test_band_limit_follows_the_lowest_native_rate(store):
     rows = [replace(row, native_rate=8000) if row.role == "speech" else row for row in store.rows]
     narrow = ClipStore(rows, store.root, cache="float32")
     for extra in ({}, {"clip_probability": 1.0}, {"reverb_probability": 1.0, "tilt_probability": 1.0}):
-        mixer = Mixer(narrow, narrow.subset("train"), MixConfig(chunk_seconds=0.25, **{**DRY, "bandwidth_probability": 1.0, **extra}))
+        mixer = Mixer(
+            narrow,
+            narrow.subset("train"),
+            MixConfig(chunk_seconds=0.25, **{**DRY, "bandwidth_probability": 1.0, **extra}),
+        )
         example = mixer.example(np.random.default_rng(7), ["speech", "sfxbg", "musicbg"])
         assert example.cutoff_hz == 4000.0
         assert energy_above(example.mixture, 4000.0) < 1e-10
@@ -126,7 +144,9 @@ def test_band_limit_follows_the_lowest_native_rate(store):
 
 
 def test_codec_band_limits(store):
-    mixer = Mixer(store, store.subset("train"), MixConfig(chunk_seconds=0.25, **{**DRY, "mix_lowpass_probability": 1.0}))
+    mixer = Mixer(
+        store, store.subset("train"), MixConfig(chunk_seconds=0.25, **{**DRY, "mix_lowpass_probability": 1.0})
+    )
     rng = np.random.default_rng(8)
     cutoffs = set()
     for _ in range(12):
@@ -149,7 +169,11 @@ def test_full_band_speech_is_drawn_more_often(store):
 def test_room_is_shared_by_the_sources(store, monkeypatch):
     calls = []
     convolve = augment.convolve
-    monkeypatch.setattr(augment, "convolve", lambda audio, impulse, context=0: calls.append((audio, impulse)) or convolve(audio, impulse, context))
+    monkeypatch.setattr(
+        augment,
+        "convolve",
+        lambda audio, impulse, context=0: calls.append((audio, impulse)) or convolve(audio, impulse, context),
+    )
     config = MixConfig(chunk_seconds=0.25, **{**DRY, "reverb_probability": 1.0, "room_source_probability": 1.0})
     mixer = Mixer(store, store.subset("train"), config)
     example = mixer.example(np.random.default_rng(10), ["speech", "sfx", "sfxbg"])
@@ -157,12 +181,18 @@ def test_room_is_shared_by_the_sources(store, monkeypatch):
     assert len(calls) == 1 and calls[0][0].shape[0] == 3 and calls[0][1] is example.room  # one impulse for all three
     assert config.rt60_s[0] * 48000 <= len(example.room) <= config.rt60_s[1] * 48000
     calls.clear()
-    dry = Mixer(store, store.subset("train"), replace(config, reverb_probability=0.0)).example(np.random.default_rng(10), ["speech", "sfx", "sfxbg"])
+    dry = Mixer(store, store.subset("train"), replace(config, reverb_probability=0.0)).example(
+        np.random.default_rng(10), ["speech", "sfx", "sfxbg"]
+    )
     assert dry.room is None and not any(dry.in_room) and not calls
 
 
 def test_snr_is_drawn_in_loudness_terms(store):
-    config = MixConfig(chunk_seconds=0.5, snr_db=(-5.0, 25.0), **{**DRY, "tilt_probability": 1.0, "reverb_probability": 1.0, "bandwidth_probability": 1.0})
+    config = MixConfig(
+        chunk_seconds=0.5,
+        snr_db=(-5.0, 25.0),
+        **{**DRY, "tilt_probability": 1.0, "reverb_probability": 1.0, "bandwidth_probability": 1.0},
+    )
     mixer = Mixer(store, store.subset("train"), config)
     rng = np.random.default_rng(11)
     snrs = []
@@ -174,7 +204,9 @@ def test_snr_is_drawn_in_loudness_terms(store):
         speech = augment.loudness_db(example.targets[1], config.sample_rate)
         for s in (0, 2):
             assert -5.0 <= example.snr_db[s] <= 25.0
-            assert speech - augment.loudness_db(example.targets[s], config.sample_rate) == pytest.approx(example.snr_db[s], abs=1e-3)
+            assert speech - augment.loudness_db(example.targets[s], config.sample_rate) == pytest.approx(
+                example.snr_db[s], abs=1e-3
+            )
             snrs.append(example.snr_db[s])
         assert example.snr_db[1] is None
     assert len(snrs) > 40 and min(snrs) < 5.0 and max(snrs) > 15.0
@@ -198,7 +230,9 @@ def test_babble_is_made_of_other_training_talkers(many_talkers):
         assert example.clips[1] == -1 and 4 <= len(talkers) <= 8 and len(set(talkers)) == len(talkers)
         assert set(talkers) <= train_speech and example.clips[0] not in talkers
         assert example.targets[1].any()
-    few = Mixer(many_talkers, many_talkers.subset("valid"), replace(config, babble_talkers=(6, 10))).example(rng, ["speech", "sfxbg"])
+    few = Mixer(many_talkers, many_talkers.subset("valid"), replace(config, babble_talkers=(6, 10))).example(
+        rng, ["speech", "sfxbg"]
+    )
     assert not few.babble and few.clips[1] >= 0  # 6 valid talkers minus the target: too few, plain sfxbg
 
 

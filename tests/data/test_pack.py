@@ -31,12 +31,16 @@ def test_balanced_order_weights_kinds_and_sources():
     def unit(role, source, k):
         return _Unit([ManifestRow(f"{role}/{source}/{k}.flac", role, duration_s=10.0, source=source)])
 
-    units = [unit("speech", s, k) for s in ("a", "b", "espeak-ng") for k in range(20)] + [unit("sfx", "c", k) for k in range(20)]
+    units = [unit("speech", s, k) for s in ("a", "b", "espeak-ng") for k in range(20)] + [
+        unit("sfx", "c", k) for k in range(20)
+    ]
     order = balanced_order(units, seed=0)
     first = order[:24]
     assert sum(u.kind == "speech" for u in first) == 18 and sum(u.kind == "sfx" for u in first) == 6  # speech weight 3
     speech = [u.source for u in first if u.kind == "speech"]
-    assert abs(speech.count("a") - speech.count("b")) <= 1 and 0 < speech.count("espeak-ng") <= 0.3 * speech.count("a") + 1  # TTS weighted down
+    assert (
+        abs(speech.count("a") - speech.count("b")) <= 1 and 0 < speech.count("espeak-ng") <= 0.3 * speech.count("a") + 1
+    )  # TTS weighted down
     assert [u.rows[0].path for u in order] == [u.rows[0].path for u in balanced_order(units, seed=0)]
     assert sorted(u.rows[0].path for u in order) == sorted(u.rows[0].path for u in units)
 

@@ -10,7 +10,9 @@ from fastuss_fx.weights import load_weights, read_metadata, save_weights
 
 
 def test_shipped_variants():
-    assert {"tuss-medium", "fastuss-11.7g", "fastuss-8.3g", "fastuss-causal", "tiny", "tiny-causal"} <= set(list_variants())
+    assert {"tuss-medium", "fastuss-11.7g", "fastuss-8.3g", "fastuss-causal", "tiny", "tiny-causal"} <= set(
+        list_variants()
+    )
 
 
 @pytest.mark.parametrize("name", list_variants())

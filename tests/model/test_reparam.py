@@ -38,9 +38,11 @@ def test_cached_causal_conv_is_a_causal_convolution_in_pieces(kernel, branches):
     x = torch.randn(3, 20, 6)
     with torch.no_grad():
         weight = conv.main.weight.clone()
-        for k, branch in zip(branches, conv.branches):
+        for k, branch in zip(branches, conv.branches, strict=True):
             weight[..., kernel - k :] += branch.weight
-        expected = torch.nn.functional.conv1d(torch.nn.functional.pad(x.transpose(1, 2), (kernel - 1, 0)), weight, conv.main.bias)
+        expected = torch.nn.functional.conv1d(
+            torch.nn.functional.pad(x.transpose(1, 2), (kernel - 1, 0)), weight, conv.main.bias
+        )
         whole, _ = conv(x)
         state, pieces = conv.initial_state(3, x), []
         for piece in x.split([1, 7, 2, 10], dim=1):
@@ -74,7 +76,7 @@ def _branchwise(conv, x, gain):
 
     xc = (x * gain).transpose(1, 2)
     y = conv1d(pad(xc, conv_padding(conv.kernel, conv.causal)), conv.main.weight, conv.main.bias)
-    for k, branch in zip(conv.branch_kernels, conv.branches):
+    for k, branch in zip(conv.branch_kernels, conv.branches, strict=True):
         y = y + conv1d(pad(xc, conv_padding(k, conv.causal)), branch.weight)
     return y.transpose(1, 2)
 
@@ -92,7 +94,7 @@ def test_training_form_runs_the_fused_kernel_with_the_branches_gradients(causal,
     expected = _branchwise(conv, x, gain)
     branch_grads = torch.autograd.grad(expected, params, grad_out)
     assert (y - expected).abs().max().item() <= 1e-5
-    for a, b in zip(fused_grads, branch_grads):
+    for a, b in zip(fused_grads, branch_grads, strict=True):
         assert (a - b).abs().max().item() <= 1e-5
     conv.eval()  # the inference form gives the same output
     with torch.no_grad():

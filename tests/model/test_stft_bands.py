@@ -12,12 +12,14 @@ def test_reference_layout_has_61_bands():
     assert bands[0] == (0, 2) and bands[-1][0] + bands[-1][1] == 1025
 
 
-@pytest.mark.parametrize("n_fft, rate", [(2048, 48000), (960, 48000), (1024, 44100), (512, 16000), (256, 48000), (64, 8000)])
+@pytest.mark.parametrize(
+    "n_fft, rate", [(2048, 48000), (960, 48000), (1024, 44100), (512, 16000), (256, 48000), (64, 8000)]
+)
 def test_bands_tile_all_bins(n_fft, rate):
     bands = band_layout(n_fft, rate)
     starts = [s for s, _ in bands]
     assert starts[0] == 0 and all(w >= 1 for _, w in bands)
-    assert all(s + w == nxt for (s, w), nxt in zip(bands, starts[1:] + [n_fft // 2 + 1]))
+    assert all(s + w == nxt for (s, w), nxt in zip(bands, starts[1:] + [n_fft // 2 + 1], strict=True))
 
 
 @pytest.mark.parametrize("n_fft, hop", [(2048, 512), (960, 480), (256, 128)])

@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 from fakes import IdentityBackend
@@ -36,13 +38,18 @@ def test_windows_bound_the_backend_input_and_report_progress():
     mix = np.ones((1, 1000), np.float32)
     combine = np.array([[1.0, -0.5]])
     out = separate_offline(
-        backend, mix, ["speech", "sfx"], segment_samples=100, overlap_samples=20, combine=combine,
+        backend,
+        mix,
+        ["speech", "sfx"],
+        segment_samples=100,
+        overlap_samples=20,
+        combine=combine,
         progress=lambda done, total: seen.append((done, total)),
     )
     assert out.shape == (1, 1, 1000)
     np.testing.assert_allclose(out, 0.0, atol=1e-6)  # 1 * mix - 0.5 * (2 * mix)
     assert {shape for shape in backend.calls} == {(1, 100)}
-    assert seen[-1] == (1000, 1000) and all(a <= b for (a, _), (b, _) in zip(seen, seen[1:]))
+    assert seen[-1] == (1000, 1000) and all(a <= b for (a, _), (b, _) in itertools.pairwise(seen))
 
 
 def test_short_clip_is_one_call():

@@ -24,8 +24,15 @@ def folder(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def server(folder: Path, tmp_path: Path):
-    config = ServeConfig(folder=folder, work=tmp_path / "work", port=0, engine="torch", model="tiny",
-                         allow_untrained=True, max_upload_bytes=2_000_000)
+    config = ServeConfig(
+        folder=folder,
+        work=tmp_path / "work",
+        port=0,
+        engine="torch",
+        model="tiny",
+        allow_untrained=True,
+        max_upload_bytes=2_000_000,
+    )
     srv, thread = start(config)
     yield srv
     srv.shutdown()

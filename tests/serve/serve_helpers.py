@@ -52,7 +52,9 @@ class Client:
         return self.request("POST", path, json.dumps(data).encode(), {"Content-Type": "application/json"})
 
     def upload(self, data: bytes, name: str):
-        return self.request("POST", "/api/upload", data, {"X-Filename": name, "Content-Type": "application/octet-stream"})
+        return self.request(
+            "POST", "/api/upload", data, {"X-Filename": name, "Content-Type": "application/octet-stream"}
+        )
 
     def wait(self, job_id: str, timeout: float = 120.0) -> dict:
         end = time.monotonic() + timeout
@@ -70,8 +72,6 @@ def start(config: ServeConfig):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     return server, thread
-
-
 
 
 def handler_threads() -> int:
@@ -109,8 +109,14 @@ def chrome():
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                 "--autoplay-policy=no-user-gesture-required", "--window-size=1200,900"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--autoplay-policy=no-user-gesture-required",
+        "--window-size=1200,900",
+    ):
         options.add_argument(flag)
     return webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
 

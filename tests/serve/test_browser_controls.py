@@ -23,8 +23,9 @@ def micro_server(tmp_path_factory):
     write_audio(root / "served" / "clip.wav", tone(2.0), RATE)
     long = 0.1 * np.random.default_rng(2).standard_normal((1, 30 * RATE))
     write_audio(root / "served" / "long.wav", long.astype(np.float32), RATE, "16")
-    config = ServeConfig(folder=root / "served", work=root / "work", port=0, engine="torch", model=str(MICRO),
-                         allow_untrained=True)
+    config = ServeConfig(
+        folder=root / "served", work=root / "work", port=0, engine="torch", model=str(MICRO), allow_untrained=True
+    )
     server, thread = start(config)
     yield server
     server.shutdown()
@@ -63,7 +64,10 @@ def test_free_prompts_without_a_preset(browser, micro_server):
     browser.find_element("id", "run").click()
     wait_for(browser, "return !document.getElementById('mixer').hidden && Object.keys(mixer.controls).length === 2", 60)
     assert browser.execute_script("return [mixer.stems, mixer.job.preset, mixer.job.prompts]") == [
-        ["speech", "sfx"], "prompts:speech+sfx", ["speech", "sfx"]]
+        ["speech", "sfx"],
+        "prompts:speech+sfx",
+        ["speech", "sfx"],
+    ]
     assert browser.execute_script("return effectiveGains()") == {"speech": 1, "sfx": 1}  # no preset: all at 0 dB
     browser.find_element("id", "preset-from-mix").click()  # and they can become a preset
     assert "prompts: [speech, sfx]" in browser.find_element("id", "preset-yaml").get_attribute("value")
@@ -114,8 +118,12 @@ def test_level_meters_follow_playback(browser, micro_server):
     browser.find_element("id", "ab-original").click()  # the master meter shows what is heard: now the original
     wait_for(browser, "return parseFloat(document.querySelector('#master-meter span').style.width) > 0", 5)
     browser.find_element("id", "play").click()  # pause: every meter falls to zero
-    wait_for(browser, """return parseFloat(document.querySelector('#master-meter span').style.width) === 0
-        && [...document.querySelectorAll('.stem .meter div')].every((d) => parseFloat(d.style.height) === 0)""", 5)
+    wait_for(
+        browser,
+        """return parseFloat(document.querySelector('#master-meter span').style.width) === 0
+        && [...document.querySelectorAll('.stem .meter div')].every((d) => parseFloat(d.style.height) === 0)""",
+        5,
+    )
 
 
 def test_browser_closed_mid_job(browser, micro_server):  # `browser`: skip (or fail in CI) without Chromium

@@ -30,8 +30,15 @@ def long_server(tmp_path: Path):
     audio = 0.1 * np.random.default_rng(1).standard_normal((1, 60 * LONG_RATE))
     write_audio(folder / "long.wav", audio.astype(np.float32), LONG_RATE, "16")
     write_audio(folder / "short.wav", audio[:, :LONG_RATE].astype(np.float32), LONG_RATE, "16")
-    config = ServeConfig(folder=folder, work=tmp_path / "work", port=0, engine="torch", model=str(MICRO),
-                         allow_untrained=True, idle_timeout=0.5)
+    config = ServeConfig(
+        folder=folder,
+        work=tmp_path / "work",
+        port=0,
+        engine="torch",
+        model=str(MICRO),
+        allow_untrained=True,
+        idle_timeout=0.5,
+    )
     server, thread = start(config)
     yield server
     server.shutdown()

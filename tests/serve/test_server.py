@@ -30,8 +30,12 @@ def test_page_and_static_files_are_served(client: Client):
     assert "dialog_only" in [p["name"] for p in presets["presets"]]
     assert client.get("/api/files")[1] == {"files": ["clip.wav"]}
     vocabulary = ["speech", "sfx", "sfxbg", "drums", "bass", "vocals", "other", "musicbg"]
-    assert client.get("/api/config")[1] == {"max_upload_bytes": 2_000_000, "folder": True, "max_prompts": 8,
-                                            "prompts": vocabulary}
+    assert client.get("/api/config")[1] == {
+        "max_upload_bytes": 2_000_000,
+        "folder": True,
+        "max_prompts": 8,
+        "prompts": vocabulary,
+    }
 
 
 def test_upload_separate_stems_and_export_match_the_library(client: Client, server, tmp_path: Path):
@@ -111,17 +115,29 @@ def test_free_prompts_run_without_a_preset(client: Client, server, folder: Path)
     assert client.post("/api/jobs", {"pick": "clip.wav", "prompts": ["speech", "sfx", "speech"]})[1]["id"] == job["id"]
     assert client.post("/api/jobs", {"pick": "clip.wav", "prompts": ["speech"]})[1]["id"] != job["id"]
     # checked by the preset schema, with its messages
-    for request, message in [({"prompts": ["speech", "nope"]}, "unknown prompt 'nope'; choose from speech, sfx"),
-                             ({"prompts": []}, "non-empty list"), ({"prompts": "speech"}, "list of prompt names"),
-                             ({"prompts": ["speech"] * 9}, "at most 8 prompts"),
-                             ({"prompts": [3]}, "list of prompt names"),
-                             ({"prompts": ["speech"], "preset": "dialog_only"}, "either"), ({}, "either")]:
+    for request, message in [
+        ({"prompts": ["speech", "nope"]}, "unknown prompt 'nope'; choose from speech, sfx"),
+        ({"prompts": []}, "non-empty list"),
+        ({"prompts": "speech"}, "list of prompt names"),
+        ({"prompts": ["speech"] * 9}, "at most 8 prompts"),
+        ({"prompts": [3]}, "list of prompt names"),
+        ({"prompts": ["speech"], "preset": "dialog_only"}, "either"),
+        ({}, "either"),
+    ]:
         status, body = client.post("/api/jobs", {"pick": "clip.wav", **request})
         assert status == 400 and message in body["error"], (request, body)
 
 
-@pytest.mark.parametrize("path", ["/static/../app.py", "/static/..%2fapp.py", "/api/jobs/../../etc/passwd",
-                                  "/api/exports/..%2f..%2fserved%2fclip.wav", "/api/jobs/0123456789abcdef/audio/..%2foriginal.wav"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/../app.py",
+        "/static/..%2fapp.py",
+        "/api/jobs/../../etc/passwd",
+        "/api/exports/..%2f..%2fserved%2fclip.wav",
+        "/api/jobs/0123456789abcdef/audio/..%2foriginal.wav",
+    ],
+)
 def test_paths_outside_are_not_served(client: Client, path: str):
     status, body = client.get(path)
     assert status in (404, 405) and isinstance(body, dict) and "error" in body
@@ -156,8 +172,12 @@ def test_uploaded_name_is_never_a_path(client: Client, server, tmp_path: Path):
 def test_export_checks_its_request(client: Client):
     _, job = client.post("/api/jobs", {"pick": "clip.wav", "preset": "dialog_only"})
     client.wait(job["id"])
-    for request, message in [({"gains": {"nope": 1}}, "unknown stem"), ({"gains": {"music": -1}}, "gain"),
-                             ({"gains": {}, "format": "exe"}, "format"), ({"gains": {}, "format": "../x.wav"}, "format")]:
+    for request, message in [
+        ({"gains": {"nope": 1}}, "unknown stem"),
+        ({"gains": {"music": -1}}, "gain"),
+        ({"gains": {}, "format": "exe"}, "format"),
+        ({"gains": {}, "format": "../x.wav"}, "format"),
+    ]:
         status, body = client.post(f"/api/jobs/{job['id']}/export", request)
         assert status == 400 and message in body["error"], body
     assert client.get("/api/jobs/ffffffffffffffff")[0] == 404
@@ -211,7 +231,10 @@ def test_export_is_a_wav_file(client: Client):
 def test_preset_editor_saves_yaml_that_the_cli_accepts(client: Client, server, tmp_path: Path):
     from fastuss_fx.presets import load_preset
 
-    text = "name: my_mix\nprompts: [speech, sfx, musicbg]\nstems: [dialogue, effects, music]\nmix: {dialogue: 0.0, music: -6.0}\n"
+    text = (
+        "name: my_mix\nprompts: [speech, sfx, musicbg]\nstems: [dialogue, effects, music]\n"
+        "mix: {dialogue: 0.0, music: -6.0}\n"
+    )
     status, saved = client.post("/api/presets", {"yaml": text})
     assert status == 200 and saved["name"] == "my_mix", saved
     status, raw = client.get(saved["url"])
@@ -221,9 +244,13 @@ def test_preset_editor_saves_yaml_that_the_cli_accepts(client: Client, server, t
     assert "my_mix" in [p["name"] for p in client.get("/api/presets")[1]["presets"]]
     status, job = client.post("/api/jobs", {"pick": "clip.wav", "preset": "my_mix"})
     assert status == 200 and client.wait(job["id"])["state"] == "done"
-    for bad, message in [("prompts: [nope]", "prompts"), ("name: dialog_only\nprompts: [speech]", "exists"),
-                         ("name: ../x\nprompts: [speech]", "name"), ("prompts: [speech\n", "YAML syntax"),
-                         (text, "exists")]:
+    for bad, message in [
+        ("prompts: [nope]", "prompts"),
+        ("name: dialog_only\nprompts: [speech]", "exists"),
+        ("name: ../x\nprompts: [speech]", "name"),
+        ("prompts: [speech\n", "YAML syntax"),
+        (text, "exists"),
+    ]:
         status, body = client.post("/api/presets", {"yaml": bad})
         assert status in (400, 409) and message in body["error"], (bad, body)
     assert sorted(p.name for p in (tmp_path / "work" / "presets").iterdir()) == ["my_mix.yaml"]

@@ -3,11 +3,21 @@ import pickle
 import pytest
 import torch
 
-from fastuss_fx.train.checkpoint import BestKeeper, average_state_dicts, capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from fastuss_fx.train.checkpoint import (
+    BestKeeper,
+    average_state_dicts,
+    capture_rng,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
 
 
 def test_average_known_answer():
-    states = [{"w": torch.tensor([1.0, 2.0]), "n": torch.tensor(1)}, {"w": torch.tensor([3.0, 6.0]), "n": torch.tensor(2)}]
+    states = [
+        {"w": torch.tensor([1.0, 2.0]), "n": torch.tensor(1)},
+        {"w": torch.tensor([3.0, 6.0]), "n": torch.tensor(2)},
+    ]
     averaged = average_state_dicts(states)
     assert averaged["w"].tolist() == [2.0, 4.0] and int(averaged["n"]) == 2
     with pytest.raises(ValueError, match="different keys"):
@@ -40,7 +50,9 @@ def test_save_is_atomic_and_best_keeper_replaces_a_step(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]  # no temporary file left behind
     with pytest.raises((AttributeError, TypeError, pickle.PicklingError)):
         save_checkpoint({"bad": lambda: 0}, tmp_path / "last.pt")  # cannot be pickled: the old file stays
-    assert load_checkpoint(tmp_path / "last.pt") == {"a": 2} and sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
+    assert load_checkpoint(tmp_path / "last.pt") == {"a": 2} and sorted(p.name for p in tmp_path.iterdir()) == [
+        "last.pt"
+    ]
     keeper = BestKeeper(tmp_path / "best", keep=2)
     keeper.offer(3.0, 5, {"v": 3.0})
     keeper.offer(2.0, 5, {"v": 2.0})  # the same step again (e.g. a resumed run's first evaluation)

@@ -16,7 +16,21 @@ def test_flags_default_to_the_dataclass():
 
 
 def test_flags_and_yaml(tmp_path):
-    config = config_from_args(parse("--steps", "7", "--no-resume", "--valid-tasks", "denoise", "dialog", "--mix-chunk-seconds", "0.5", "--mix-gain-db", "-6", "0"))
+    config = config_from_args(
+        parse(
+            "--steps",
+            "7",
+            "--no-resume",
+            "--valid-tasks",
+            "denoise",
+            "dialog",
+            "--mix-chunk-seconds",
+            "0.5",
+            "--mix-gain-db",
+            "-6",
+            "0",
+        )
+    )
     assert (config.steps, config.resume, config.valid_tasks) == (7, False, ("denoise", "dialog"))
     assert (config.mix.chunk_seconds, config.mix.gain_db) == (0.5, (-6.0, 0.0))
     path = tmp_path / "run.yaml"
@@ -37,7 +51,9 @@ def test_bad_values_name_themselves():
 
 
 def test_new_flags_and_their_checks():
-    config = config_from_args(parse("--time-budget", "120", "--ema-decay", "0.99", "--schedule", "linear", "--eval-minutes", "30"))
+    config = config_from_args(
+        parse("--time-budget", "120", "--ema-decay", "0.99", "--schedule", "linear", "--eval-minutes", "30")
+    )
     assert (config.time_budget, config.ema_decay, config.schedule, config.eval_minutes) == (120.0, 0.99, "linear", 30.0)
     assert TrainConfig().schedule == "cosine" and TrainConfig().valid_examples >= 30 and TrainConfig().ema_decay > 0
     with pytest.raises(ValueError, match="schedule must be one of"):

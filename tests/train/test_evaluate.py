@@ -11,9 +11,16 @@ from fastuss_fx.data.dataset import validation_batches
 from fastuss_fx.data.manifest import ClipStore, read_manifest, write_manifest
 from fastuss_fx.data.mixer import MixConfig
 from fastuss_fx.data.tasks import get_tasks
-from fastuss_fx.model import TUSS
 from fastuss_fx.engines import onnx_backend_for_model
-from fastuss_fx.train.evaluate import backend_separator, confidence_interval, evaluate, format_table, identity, model_separator
+from fastuss_fx.model import TUSS
+from fastuss_fx.train.evaluate import (
+    backend_separator,
+    confidence_interval,
+    evaluate,
+    format_table,
+    identity,
+    model_separator,
+)
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +60,31 @@ def test_onnx_backend_scores_like_the_torch_model(valid):
 
 def test_eval_command_writes_json(corpus, tmp_path, capsys):
     out = tmp_path / "eval.json"
-    assert main(["eval", "--identity", "--data", str(corpus), "--split", "valid", "--tasks", "denoise", "--examples", "2", "--seconds", "0.25", "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--identity",
+                "--data",
+                str(corpus),
+                "--split",
+                "valid",
+                "--tasks",
+                "denoise",
+                "--examples",
+                "2",
+                "--seconds",
+                "0.25",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
-    assert result["model"] == "identity" and result["tasks"]["denoise"]["main"]["si_sdri"] == pytest.approx(0.0, abs=1e-6)
+    assert result["model"] == "identity" and result["tasks"]["denoise"]["main"]["si_sdri"] == pytest.approx(
+        0.0, abs=1e-6
+    )
     assert result["settings"]["split"] == "valid" and result["tasks"]["denoise"]["main"]["mixtures"] == 2
     assert "denoise (main)" in capsys.readouterr().out
     assert main(["eval", "--identity", "--data", str(corpus), "--examples", "0"]) == 2
@@ -99,7 +128,18 @@ def test_splits_are_chosen_by_name(test_split_corpus):
 
 def test_eval_command_defaults_to_the_test_split(test_split_corpus, tmp_path, capsys):
     out = tmp_path / "eval.json"
-    args = ["eval", "--identity", "--data", str(test_split_corpus), "--tasks", "denoise", "--examples", "3", "--seconds", "0.25"]
+    args = [
+        "eval",
+        "--identity",
+        "--data",
+        str(test_split_corpus),
+        "--tasks",
+        "denoise",
+        "--examples",
+        "3",
+        "--seconds",
+        "0.25",
+    ]
     assert main([*args, "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["settings"]["split"] == "test"

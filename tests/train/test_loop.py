@@ -4,7 +4,6 @@ time budget, signals."""
 import json
 import os
 import signal
-import time
 from dataclasses import replace
 
 import pytest
@@ -16,22 +15,39 @@ from fastuss_fx.data.manifest import ClipStore
 from fastuss_fx.data.mixer import MixConfig
 from fastuss_fx.data.tasks import get_tasks
 from fastuss_fx.model import TUSS
+from fastuss_fx.pretrained import shipped_weights_path
 from fastuss_fx.train.checkpoint import load_checkpoint
 from fastuss_fx.train.config import TrainConfig
 from fastuss_fx.train.distributed import Context
 from fastuss_fx.train.loop import prepare_model, train, validate
 from fastuss_fx.train.stop import TimeBudget
-from fastuss_fx.pretrained import shipped_weights_path
 from fastuss_fx.weights import load_weights, save_weights
 
-MIX = MixConfig(chunk_seconds=0.5, max_sources=2, reverb_probability=0.0, lowpass_probability=0.0, mix_lowpass_probability=0.0)
+MIX = MixConfig(
+    chunk_seconds=0.5, max_sources=2, reverb_probability=0.0, lowpass_probability=0.0, mix_lowpass_probability=0.0
+)
 
 
 def tiny_config(corpus, out, **changes):
     config = TrainConfig(
-        data=str(corpus), variant="tiny", out=str(out), steps=4, batch_size=2, lr=3e-3, warmup_steps=4,
-        log_every=2, eval_every=2, checkpoint_every=2, keep_best=2, valid_examples=2, valid_seconds=0.5,
-        valid_tasks=("denoise",), valid_batch_size=2, workers=0, progress=False, mix=MIX,
+        data=str(corpus),
+        variant="tiny",
+        out=str(out),
+        steps=4,
+        batch_size=2,
+        lr=3e-3,
+        warmup_steps=4,
+        log_every=2,
+        eval_every=2,
+        checkpoint_every=2,
+        keep_best=2,
+        valid_examples=2,
+        valid_seconds=0.5,
+        valid_tasks=("denoise",),
+        valid_batch_size=2,
+        workers=0,
+        progress=False,
+        mix=MIX,
     )
     return replace(config, **changes)
 
@@ -42,9 +58,19 @@ def fresh_model(seed=0):
 
 
 def test_training_lowers_the_loss(corpus, tmp_path):
-    config = tiny_config(corpus, tmp_path / "run", steps=36, eval_every=36, checkpoint_every=36, log_every=6, valid_tasks=("denoise", "dialog"))
+    config = tiny_config(
+        corpus,
+        tmp_path / "run",
+        steps=36,
+        eval_every=36,
+        checkpoint_every=36,
+        log_every=6,
+        valid_tasks=("denoise", "dialog"),
+    )
     store = ClipStore.from_manifest(corpus)
-    valid = validation_batches(store, get_tasks(list(config.valid_tasks)), replace(MIX, chunk_seconds=0.5), 2, batch_size=2)
+    valid = validation_batches(
+        store, get_tasks(list(config.valid_tasks)), replace(MIX, chunk_seconds=0.5), 2, batch_size=2
+    )
     model = fresh_model()
     before, _, _ = validate(model, valid, Context(0, 1, torch.device("cpu")), "fp32")
     summary = train(config, model=model)
@@ -87,7 +113,9 @@ def assert_same_state(a, b):
 
 
 def test_resume_after_a_signal_equals_uninterrupted_training(corpus, tmp_path):
-    whole = tiny_config(corpus, tmp_path / "whole", steps=6, eval_every=3, checkpoint_every=3, ema_decay=0.9, schedule="cosine")
+    whole = tiny_config(
+        corpus, tmp_path / "whole", steps=6, eval_every=3, checkpoint_every=3, ema_decay=0.9, schedule="cosine"
+    )
     train(whole, model=fresh_model())
     split = replace(whole, out=str(tmp_path / "split"))
     handler = signal.getsignal(signal.SIGTERM)
@@ -137,11 +165,15 @@ class VirtualBudget(TimeBudget):
 
 def test_time_budget_stops_early_and_writes_everything(corpus, tmp_path, monkeypatch):
     monkeypatch.setattr("fastuss_fx.train.loop.TimeBudget", VirtualBudget)
-    config = tiny_config(corpus, tmp_path / "run", steps=100_000, eval_every=1000, checkpoint_every=1000, log_every=1, time_budget=2.0)
+    config = tiny_config(
+        corpus, tmp_path / "run", steps=100_000, eval_every=1000, checkpoint_every=1000, log_every=1, time_budget=2.0
+    )
     summary = train(config, model=fresh_model())
     # 20 s evaluation at the start; reserve 1.5 * (2 * 20 + 5 * 1) + 1.2 = 68.7 s; 10 s steps while they fit: 3
     assert summary["stopped"] == "time_budget" and summary["step"] == 3 and summary["best_val_loss"] is not None
-    assert summary["wall_s"] + VirtualBudget.COSTS["eval"] <= 120  # the averaged weights' evaluation is not timed by the loop
+    assert (
+        summary["wall_s"] + VirtualBudget.COSTS["eval"] <= 120
+    )  # the averaged weights' evaluation is not timed by the loop
     run = tmp_path / "run"
     for name in ("last.pt", "averaged.pt", "averaged.safetensors", "ema.safetensors", "metrics.jsonl"):
         assert (run / name).is_file(), name
@@ -153,7 +185,9 @@ def test_time_budget_stops_early_and_writes_everything(corpus, tmp_path, monkeyp
     assert [r["step"] for r in evals] == [0, 3]  # the starting weights (measures an evaluation) and the final ones
     assert [r["wall_s"] for r in evals] == [20.0, 71.0] and evals[-1]["audio_seconds"] == 3 * 2 * 0.5
     progress = [r["progress"] for r in log if "loss" in r]
-    assert progress == sorted(progress) and progress[-1] == pytest.approx((20 + 2 * 10) / 120, abs=1e-5)  # the lr follows the budget
+    assert progress == sorted(progress) and progress[-1] == pytest.approx(
+        (20 + 2 * 10) / 120, abs=1e-5
+    )  # the lr follows the budget
     assert log[-1]["event"] == "end"
     # again, evaluating every 15 s: a new cycle over the new budget; the measured costs come from last.pt (no
     # evaluation first). Steps start at 0, 10 (an evaluation due after it still fits: 10 + 10 + 30 + 68.7 <= 120),
@@ -175,7 +209,14 @@ def test_init_and_distillation_from_a_checkpoint(corpus, tmp_path):
     expected = load_checkpoint(tmp_path / "teacher" / "averaged.pt")["model"]
     for key, value in model.state_dict().items():
         torch.testing.assert_close(value, expected[key].half().float())
-    student = tiny_config(corpus, tmp_path / "student", steps=2, teacher=str(tmp_path / "teacher" / "last.pt"), distill_weight=0.5, keep_best=0)
+    student = tiny_config(
+        corpus,
+        tmp_path / "student",
+        steps=2,
+        teacher=str(tmp_path / "teacher" / "last.pt"),
+        distill_weight=0.5,
+        keep_best=0,
+    )
     summary = train(student)  # builds the tiny variant itself
     assert summary["step"] == 2 and summary["skipped"] == 0
     with pytest.raises(FileNotFoundError, match="no weights are shipped"):
@@ -185,9 +226,13 @@ def test_init_and_distillation_from_a_checkpoint(corpus, tmp_path):
 def test_init_shipped_starts_from_the_package_weights_when_the_run_folder_is_gone(corpus, tmp_path, monkeypatch):
     shipped = tmp_path / "tiny.safetensors"
     save_weights(fresh_model(seed=5), shipped)
-    monkeypatch.setattr("fastuss_fx.weights.shipped_weights_path", lambda variant: shipped if variant == "tiny" else None)
+    monkeypatch.setattr(
+        "fastuss_fx.weights.shipped_weights_path", lambda variant: shipped if variant == "tiny" else None
+    )
     run = tmp_path / "gone" / "run"
-    summary = train(tiny_config(corpus, run, steps=2, eval_every=2, init="shipped", lr=1e-9, min_lr=1e-9, ema_decay=0.0))
+    summary = train(
+        tiny_config(corpus, run, steps=2, eval_every=2, init="shipped", lr=1e-9, min_lr=1e-9, ema_decay=0.0)
+    )
     assert summary["step"] == 2
     start = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
     assert start["event"] == "start" and start["init"] == str(shipped)

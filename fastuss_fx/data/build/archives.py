@@ -58,7 +58,7 @@ def queen_speech(path: str | Path) -> list[tuple[str, bytes]]:
     compression, entries = queen_table(data)
     if compression != 1:
         raise ValueError(f"{path}: compression type {compression}, only 1 (MP3) is supported")
-    return [(e.name, data[e.offset:e.offset + e.size]) for e in entries if e.name.upper().endswith(".SB")]
+    return [(e.name, data[e.offset : e.offset + e.size]) for e in entries if e.name.upper().endswith(".SB")]
 
 
 _TALK = re.compile(r"^(..)....([JP])\d\.SB$", re.IGNORECASE)
@@ -83,12 +83,16 @@ def fotaq_speaker(name: str) -> str:
 
 def drascula_speaker(name: str) -> str:
     """Character of a drascula voice file: its letter prefix (``I12.ALS`` → ``I``, Igor); digits only → the hero."""
-    prefix = re.match(r"[A-Za-z_]*", Path(name).stem).group(0).upper()
+    match = re.match(r"[A-Za-z_]*", Path(name).stem)  # always matches (maybe empty)
+    prefix = match.group(0).upper() if match else ""
     return prefix or "hero"
 
 
 def extract_members(archive: str | Path, prefix: str, out: str | Path, suffix: str = ".ogg") -> list[Path]:
-    """Extract the members of a zip (e.g. a Quake ``.pk3``) under ``prefix`` ending in ``suffix``; returns their paths."""
+    """Extract the members of a zip (e.g. a Quake ``.pk3``) under ``prefix`` ending in ``suffix``.
+
+    Returns their paths.
+    """
     out, paths = Path(out), []
     with zipfile.ZipFile(archive) as zf:
         for info in zf.infolist():

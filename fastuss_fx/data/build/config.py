@@ -53,13 +53,19 @@ class BuildConfig:
         if not self.max_minutes_per_source > 0:
             raise ValueError(f"max_minutes_per_source must be > 0, got {self.max_minutes_per_source!r}")
         if not (0 <= self.valid_fraction and 0 <= self.test_fraction and self.valid_fraction + self.test_fraction < 1):
-            raise ValueError(f"need valid_fraction, test_fraction >= 0 and a sum < 1, got {self.valid_fraction!r} and {self.test_fraction!r}")
+            raise ValueError(
+                "need valid_fraction, test_fraction >= 0 and a sum < 1, "
+                f"got {self.valid_fraction!r} and {self.test_fraction!r}"
+            )
         bad = {k: v for k, v in self.quotas.items() if not v > 0}
         if bad:
             raise ValueError(f"quotas must be > 0 minutes, got {bad}")
 
     def quota_minutes(self, source: str, role: str) -> float:
-        """Minutes (source, role) may hold: the first of ``quotas[source:role]``, ``[source]``, ``[role]``, else the default."""
+        """Minutes (source, role) may hold.
+
+        The first of ``quotas[source:role]``, ``[source]``, ``[role]``, else the default.
+        """
         for key in (f"{source}:{role}", source, role):
             if key in self.quotas:
                 return float(self.quotas[key])

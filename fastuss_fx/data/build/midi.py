@@ -61,11 +61,11 @@ class StemRouter:
             self.sounding[msg.channel, msg.note] = stem
             return (stem,)
         if kind in ("note_on", "note_off"):
-            stem = self.sounding.pop((msg.channel, msg.note), None)
-            return (stem,) if stem else ()
+            ended = self.sounding.pop((msg.channel, msg.note), None)
+            return (ended,) if ended else ()
         if kind == "polytouch":
-            stem = self.sounding.get((msg.channel, msg.note))
-            return (stem,) if stem else ()
+            held = self.sounding.get((msg.channel, msg.note))
+            return (held,) if held else ()
         return STEMS
 
 
@@ -129,8 +129,23 @@ def render(midi: Any, soundfont: str | Path, *, fluidsynth: str = "fluidsynth", 
     with tempfile.TemporaryDirectory(prefix="fastuss-midi-") as tmp:
         mid, wav = Path(tmp) / "in.mid", Path(tmp) / "out.wav"
         midi.save(str(mid))
-        done = subprocess.run([fluidsynth, "-ni", "-q", "-g", str(gain), "-F", str(wav), "-r", str(SAMPLE_RATE), str(soundfont), str(mid)],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [
+                fluidsynth,
+                "-ni",
+                "-q",
+                "-g",
+                str(gain),
+                "-F",
+                str(wav),
+                "-r",
+                str(SAMPLE_RATE),
+                str(soundfont),
+                str(mid),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0 or not wav.is_file():
             raise RuntimeError(f"fluidsynth failed on {soundfont}: {done.stderr.strip()[-300:]}")
         audio, rate = decode_mono(wav)

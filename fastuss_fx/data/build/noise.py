@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 NOISE_KINDS = ("white", "pink", "brown", "blue", "hum50", "hum60", "pink+hum50", "brown+hum60")
@@ -30,7 +32,13 @@ def noise(kind: str, rng: np.random.Generator, seconds: float, sample_rate: int 
         x /= np.std(x) + 1e-12
     if hum:
         f0 = float(hum.removeprefix("hum"))
-        tone = sum(rng.uniform(0.1, 1.0) / k * np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 2 * np.pi)) for k in range(1, 12))
+        tone = cast(
+            np.ndarray,
+            sum(
+                rng.uniform(0.1, 1.0) / k * np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 2 * np.pi))
+                for k in range(1, 12)
+            ),
+        )
         x = x * rng.uniform(0.05, 0.3) + tone if colour else tone
     drift = 1 + 0.3 * np.sin(2 * np.pi * rng.uniform(0.05, 0.5) * t)
     return (x * drift).astype(np.float32)

@@ -60,7 +60,10 @@ class PackageStore:
         return None
 
     def files(self, package: str, pattern: str) -> list[tuple[Path, str]]:
-        """Files of ``package`` matching the glob ``pattern`` as ``(path, orig)``, ``orig`` = ``package/relative/path``."""
+        """Files of ``package`` matching the glob ``pattern``.
+
+        As ``(path, orig)``, ``orig`` = ``package/relative/path``.
+        """
         tree = self.ensure(package)
         if tree is None:
             return []

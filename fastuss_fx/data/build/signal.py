@@ -1,4 +1,6 @@
-"""Audio steps of the corpus recipes: resample to 48 kHz mono, gate silence, cut (decoding is ``fastuss_fx.io.decode_mono``).
+"""Audio steps of the corpus recipes: resample to 48 kHz mono, gate silence, cut.
+
+Decoding is ``fastuss_fx.io.decode_mono``.
 
 Everything here is numpy over mono float32 arrays; the segment functions return sample
 ranges ``(start, stop)`` so callers can keep stems aligned by cutting them the same way.
@@ -15,14 +17,18 @@ from fastuss_fx.audio import resample
 
 SAMPLE_RATE = 48000
 CORPUS_RESAMPLE_QUALITY = Resample.Quality.WindowedSinc16
-"""Half the taps of playback-quality resampling: ~2.5x faster on hours of audio, stop band still far below the noise of the sources."""
+"""Half the taps of playback-quality resampling: ~2.5x faster on hours of audio, stop band still far below the
+noise of the sources."""
 FRAME_S = 0.05
 """RMS frame of the silence gate (50 ms)."""
 
 
-def read_raw_u8(path: str | Path) -> np.ndarray:
-    """Headerless 8-bit unsigned mono PCM (e.g. drascula's ``*.ALS``) as float32 in [-1, 1)."""
-    data = np.frombuffer(Path(path).read_bytes(), dtype=np.uint8)
+def read_raw_u8(path: str | Path | bytes) -> np.ndarray:
+    """Headerless 8-bit unsigned mono PCM (e.g. drascula's ``*.ALS``) as float32 in [-1, 1).
+
+    ``path`` is a file, or (``bytes``) the file's content.
+    """
+    data = np.frombuffer(path if isinstance(path, bytes) else Path(path).read_bytes(), dtype=np.uint8)
     return ((data.astype(np.float32) - 128.0) / 128.0).astype(np.float32)
 
 
@@ -49,8 +55,15 @@ def frame_db(audio: np.ndarray, frame: int) -> np.ndarray:
     return 20 * np.log10(np.sqrt(np.mean(frames**2, axis=1)) + 1e-9)
 
 
-def gate_segments(audio: np.ndarray, *, sample_rate: int = SAMPLE_RATE, rel_db: float = 50.0, floor_db: float = -90.0,
-                  max_silence_s: float = 1.0, pad_s: float = 0.1) -> list[tuple[int, int]]:
+def gate_segments(
+    audio: np.ndarray,
+    *,
+    sample_rate: int = SAMPLE_RATE,
+    rel_db: float = 50.0,
+    floor_db: float = -90.0,
+    max_silence_s: float = 1.0,
+    pad_s: float = 0.1,
+) -> list[tuple[int, int]]:
     """Sample ranges left after the energy gate.
 
     A frame is quiet when its 50 ms RMS is more than ``rel_db`` below the loudest frame (or
@@ -84,8 +97,15 @@ def gate_segments(audio: np.ndarray, *, sample_rate: int = SAMPLE_RATE, rel_db: 
     return segments
 
 
-def cut_points(length: int, rng: np.random.Generator, *, sample_rate: int = SAMPLE_RATE, min_s: float = 4.0,
-               max_s: float = 20.0, target_s: tuple[float, float] = (8.0, 16.0)) -> list[tuple[int, int]]:
+def cut_points(
+    length: int,
+    rng: np.random.Generator,
+    *,
+    sample_rate: int = SAMPLE_RATE,
+    min_s: float = 4.0,
+    max_s: float = 20.0,
+    target_s: tuple[float, float] = (8.0, 16.0),
+) -> list[tuple[int, int]]:
     """Cut ``length`` samples into consecutive pieces of ``min_s``..``max_s`` seconds.
 
     Pieces aim at a random length in ``target_s``; a remainder shorter than ``min_s`` is dropped.
@@ -107,7 +127,9 @@ def cut_points(length: int, rng: np.random.Generator, *, sample_rate: int = SAMP
     return pieces
 
 
-def trim(audio: np.ndarray, *, sample_rate: int = SAMPLE_RATE, rel_db: float = 50.0, keep_s: float = 0.02) -> np.ndarray:
+def trim(
+    audio: np.ndarray, *, sample_rate: int = SAMPLE_RATE, rel_db: float = 50.0, keep_s: float = 0.02
+) -> np.ndarray:
     """Drop leading and trailing quiet (10 ms frames, ``rel_db`` below the peak frame)."""
     frame = sample_rate // 100
     db = frame_db(audio, frame)
@@ -115,7 +137,7 @@ def trim(audio: np.ndarray, *, sample_rate: int = SAMPLE_RATE, rel_db: float = 5
         return audio
     loud = np.nonzero(db >= db.max() - rel_db)[0]
     keep = int(keep_s * sample_rate)
-    return audio[max(loud[0] * frame - keep, 0): min((loud[-1] + 1) * frame + keep, len(audio))]
+    return audio[max(loud[0] * frame - keep, 0) : min((loud[-1] + 1) * frame + keep, len(audio))]
 
 
 def peak_gain(audio: np.ndarray, rng: np.random.Generator | None = None, peak: float = 0.9) -> float:

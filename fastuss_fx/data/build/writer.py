@@ -7,7 +7,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -16,6 +16,15 @@ from fastuss_fx.data.build.signal import SAMPLE_RATE, cut_points, gate_segments,
 from fastuss_fx.data.manifest import SPLITS, ManifestRow, split_for, write_manifest
 
 logger = logging.getLogger(__name__)
+
+K = TypeVar("K")
+
+
+class Totals(dict[K, float]):
+    """Running totals in seconds; a missing key reads as 0.0 and is not stored (a ``Counter`` of floats)."""
+
+    def __missing__(self, key: K) -> float:
+        return 0.0
 
 
 def slug(text: str) -> str:
@@ -39,8 +48,8 @@ class CorpusWriter:
         self.config = config
         self.out = Path(config.out)
         self.rows: list[ManifestRow] = []
-        self.seconds: Counter[tuple[str, str]] = Counter()
-        self._split_seconds: Counter[tuple[str, str, str]] = Counter()
+        self.seconds: Totals[tuple[str, str]] = Totals()
+        self._split_seconds: Totals[tuple[str, str, str]] = Totals()
         self._names: Counter[str] = Counter()
 
     def fraction(self, source: str, split: str) -> float:
@@ -48,8 +57,11 @@ class CorpusWriter:
         cfg = self.config
         if source in cfg.holdout:
             return 1.0 if split == "holdout" else 0.0
-        return {"train": 1 - cfg.valid_fraction - cfg.test_fraction, "valid": cfg.valid_fraction,
-                "test": cfg.test_fraction}.get(split, 0.0)
+        return {
+            "train": 1 - cfg.valid_fraction - cfg.test_fraction,
+            "valid": cfg.valid_fraction,
+            "test": cfg.test_fraction,
+        }.get(split, 0.0)
 
     def full(self, role: str, source: str, split: str | None = None) -> bool:
         """Whether ``split`` (every split when ``None``) of (role, source) has its share of the quota."""
@@ -72,9 +84,23 @@ class CorpusWriter:
             return "holdout"
         return split_for(self.group_id(source, group), self.config.valid_fraction, self.config.test_fraction)
 
-    def write(self, role: str, source: str, name: str, audio: np.ndarray, *, orig: str | Sequence[str], native_rate: int,
-              licence: str, gain: float | None = None, song: str | None = None, split: str | None = None,
-              group: str | None = None, rng: np.random.Generator | None = None, extra: dict[str, Any] | None = None) -> ManifestRow:
+    def write(
+        self,
+        role: str,
+        source: str,
+        name: str,
+        audio: np.ndarray,
+        *,
+        orig: str | Sequence[str],
+        native_rate: int,
+        licence: str,
+        gain: float | None = None,
+        song: str | None = None,
+        split: str | None = None,
+        group: str | None = None,
+        rng: np.random.Generator | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> ManifestRow:
         """Write one clip as is (no gate, no cut); ``gain`` defaults to a random peak of 0.45..0.9.
 
         ``group`` defaults to the first original file; ``split`` to the group's split.
@@ -92,15 +118,34 @@ class CorpusWriter:
         (self.out / path).parent.mkdir(parents=True, exist_ok=True)
         with AudioFile(str(self.out / path), "w", SAMPLE_RATE, 1, bit_depth=16, quality=0) as f:  # fastest FLAC level
             f.write(audio[None])
-        row = ManifestRow(path, role, split, licence, int(native_rate), round(len(audio) / SAMPLE_RATE, 3),
-                          song, source, {"orig": origs, **(extra or {})}, self.group_id(source, group))
+        row = ManifestRow(
+            path,
+            role,
+            split,
+            licence,
+            int(native_rate),
+            round(len(audio) / SAMPLE_RATE, 3),
+            song,
+            source,
+            {"orig": origs, **(extra or {})},
+            self.group_id(source, group),
+        )
         self.rows.append(row)
         self.seconds[source, role] += len(audio) / SAMPLE_RATE
         self._split_seconds[source, role, row.split] += len(audio) / SAMPLE_RATE
         return row
 
-    def emit(self, role: str, source: str, name: str, audio: np.ndarray, rng: np.random.Generator, *, force: bool = False,
-             **kwargs: Any) -> int:
+    def emit(
+        self,
+        role: str,
+        source: str,
+        name: str,
+        audio: np.ndarray,
+        rng: np.random.Generator,
+        *,
+        force: bool = False,
+        **kwargs: Any,
+    ) -> int:
         """Gate ``audio`` (48 kHz), cut it into clips and write them until the quota is full; returns the clip count."""
         cfg = self.config
         target = (max(cfg.clip_min_s, min(8.0, cfg.clip_max_s)), min(cfg.clip_max_s, max(16.0, cfg.clip_min_s)))
@@ -111,7 +156,7 @@ class CorpusWriter:
             for a, b in cut_points(stop - start, rng, min_s=cfg.clip_min_s, max_s=cfg.clip_max_s, target_s=target):
                 if self.full(role, source, split) and not force:
                     return written
-                self.write(role, source, name, audio[start + a:start + b], rng=rng, **kwargs)
+                self.write(role, source, name, audio[start + a : start + b], rng=rng, **kwargs)
                 written += 1
         return written
 

@@ -14,8 +14,8 @@ import numpy as np
 from fastuss_fx.data.build.config import BuildConfig
 from fastuss_fx.data.build.packages import PackageStore
 from fastuss_fx.data.build.signal import SAMPLE_RATE, to_48k, trim
-from fastuss_fx.io import audio_duration, decode_mono
 from fastuss_fx.data.build.writer import CorpusWriter
+from fastuss_fx.io import audio_duration, decode_mono
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +72,19 @@ class _Sequence:
         return sum(len(p) for p in self.parts)
 
 
-def long_windows(ctx: BuildContext, role: str, source: str, files: Sequence[tuple[Path, str]], licence: str, *,
-                 window_s: tuple[float, float] = (11.0, 15.0), per_file: int = 3, skip_start_s: float = 3.0,
-                 min_s: float = 4.0, max_s: float = float("inf")) -> None:
+def long_windows(
+    ctx: BuildContext,
+    role: str,
+    source: str,
+    files: Sequence[tuple[Path, str]],
+    licence: str,
+    *,
+    window_s: tuple[float, float] = (11.0, 15.0),
+    per_file: int = 3,
+    skip_start_s: float = 3.0,
+    min_s: float = 4.0,
+    max_s: float = float("inf"),
+) -> None:
     """Random windows of long files (music, ambience): up to ``per_file`` rounds over the files in random order."""
     writer, seen = ctx.writer, set()
     order = list(ctx.rng(source, role, "order").permutation(len(files)))
@@ -108,10 +118,22 @@ def _content_key(item: Path | bytes) -> str:
     return hashlib.md5(item if isinstance(item, (bytes, bytearray)) else item.read_bytes()).hexdigest()
 
 
-def sequences(ctx: BuildContext, role: str, source: str, files: Sequence[tuple[Path | bytes, str]], licence: str | Callable[[str], str], *,
-              group: Callable[[str], str] = lambda orig: "all", split_by: str = "group", gap_s: tuple[float, float] = (0.12, 0.6),
-              target_s: tuple[float, float] = (5.0, 12.0), min_rate: int = 0, min_s: float = 0.05,
-              gain_range: tuple[float, float] = (1.0, 1.0), reader: Callable[[Path | bytes], tuple[np.ndarray, int]] = decode_mono) -> None:
+def sequences(
+    ctx: BuildContext,
+    role: str,
+    source: str,
+    files: Sequence[tuple[Path | bytes, str]],
+    licence: str | Callable[[str], str],
+    *,
+    group: Callable[[str], str] = lambda orig: "all",
+    split_by: str = "group",
+    gap_s: tuple[float, float] = (0.12, 0.6),
+    target_s: tuple[float, float] = (5.0, 12.0),
+    min_rate: int = 0,
+    min_s: float = 0.05,
+    gain_range: tuple[float, float] = (1.0, 1.0),
+    reader: Callable[[Path | bytes], tuple[np.ndarray, int]] = decode_mono,
+) -> None:
     """Short files (utterances, one-shots) trimmed and strung together with gaps shorter than the gate's.
 
     ``files`` holds ``(item, orig)``: a path or the bytes of a file, which ``reader`` decodes.
@@ -134,8 +156,19 @@ def sequences(ctx: BuildContext, role: str, source: str, files: Sequence[tuple[P
 
     def flush(key: tuple[str, str], force: bool = False) -> None:
         seq = open_.pop(key)
-        writer.emit(role, source, key[0], np.concatenate(seq.parts), rng, orig=seq.origs, native_rate=min(seq.rates),
-                    licence=licence_of(seq.origs[0]), split=key[1], group=unit(seq.origs[0]), force=force)
+        writer.emit(
+            role,
+            source,
+            key[0],
+            np.concatenate(seq.parts),
+            rng,
+            orig=seq.origs,
+            native_rate=min(seq.rates),
+            licence=licence_of(seq.origs[0]),
+            split=key[1],
+            group=unit(seq.origs[0]),
+            force=force,
+        )
 
     for index in rng.permutation(len(files)):
         if writer.full(role, source):
@@ -159,8 +192,18 @@ def sequences(ctx: BuildContext, role: str, source: str, files: Sequence[tuple[P
         if len(audio) < max(min_s, 0.05) * SAMPLE_RATE:
             continue
         if len(audio) >= target_s[0] * SAMPLE_RATE:
-            writer.emit(role, source, Path(orig).stem, audio, rng, orig=orig, native_rate=rate, licence=licence_of(orig),
-                        split=split, group=unit(orig))
+            writer.emit(
+                role,
+                source,
+                Path(orig).stem,
+                audio,
+                rng,
+                orig=orig,
+                native_rate=rate,
+                licence=licence_of(orig),
+                split=split,
+                group=unit(orig),
+            )
             continue
         key = (group(orig), split)
         seq = open_.setdefault(key, _Sequence())

@@ -45,7 +45,10 @@ def soundfonts(ctx: BuildContext) -> dict[str, tuple[Path, str]]:
         if path is not None:
             found[name] = (path, licence)
     if not found:
-        raise SourceUnavailable(f"no General MIDI soundfont: none of {', '.join(p for p, _, _ in SOUNDFONTS.values())} could be found or fetched")
+        raise SourceUnavailable(
+            f"no General MIDI soundfont: none of {', '.join(p for p, _, _ in SOUNDFONTS.values())} "
+            "could be found or fetched"
+        )
     return found
 
 
@@ -56,7 +59,9 @@ def _fluidsynth() -> str:
     return tool
 
 
-def song_windows(stems: dict[str, np.ndarray], rng: np.random.Generator, count: int, window_s: tuple[float, float] = WINDOW_S) -> list[tuple[int, int]]:
+def song_windows(
+    stems: dict[str, np.ndarray], rng: np.random.Generator, count: int, window_s: tuple[float, float] = WINDOW_S
+) -> list[tuple[int, int]]:
     """Up to ``count`` non-overlapping windows where the bass and other stems (or what exists) both play most."""
     length = max(len(x) for x in stems.values())
     size = int(rng.uniform(*window_s) * SAMPLE_RATE)
@@ -64,9 +69,9 @@ def song_windows(stems: dict[str, np.ndarray], rng: np.random.Generator, count: 
         return []
     frame = int(FRAME_S * SAMPLE_RATE)
     active = {s: (db > db.max() - 35) for s, db in ((s, frame_db(x, frame)) for s, x in stems.items()) if len(db)}
-    main = [s for s in ("bass", "other") if s in active] or list(active)
+    main: list[str] = [s for s in ("bass", "other") if s in active] or list(active)
     starts = np.arange(0, length - size + 1, SAMPLE_RATE // 2)
-    score = np.array([min(active[s][a // frame:(a + size) // frame].mean() for s in main) for a in starts])
+    score = np.array([min(active[s][a // frame : (a + size) // frame].mean() for s in main) for a in starts])
     good = [int(a) for a in starts[score >= 0.6]] or [int(a) for a in starts[np.argsort(score)[-3:]]]
     picked: list[tuple[int, int]] = []
     for a in rng.permutation(good):
@@ -78,7 +83,9 @@ def song_windows(stems: dict[str, np.ndarray], rng: np.random.Generator, count: 
 def run_songs(ctx: BuildContext, package: str) -> None:
     fonts, fluidsynth, writer = soundfonts(ctx), _fluidsynth(), ctx.writer
     files = ctx.packages.files(package, "**/*.mid")
-    other_cap_s = 2 * 60 * ctx.config.quota_minutes(package, "other")  # songs without bass must not keep the loop going forever
+    other_cap_s = (
+        2 * 60 * ctx.config.quota_minutes(package, "other")
+    )  # songs without bass must not keep the loop going forever
     for index in ctx.rng(package, "order").permutation(len(files)):
         if all(writer.full(s, package) for s in ("bass", "other")) or writer.seconds[package, "other"] >= other_cap_s:
             return
@@ -106,8 +113,20 @@ def run_songs(ctx: BuildContext, package: str) -> None:
             gain = 0.9 * rng.uniform(0.6, 1.0) / (max(float(np.max(np.abs(x))) for x in window.values()) + 1e-9)
             song = f"{orig}#{k}"
             for stem, x in window.items():
-                writer.write(stem, package, f"{path.stem}_{k}_{stem}", x, orig=orig, native_rate=SAMPLE_RATE, licence=licence,
-                             gain=gain, song=song, split=split, group=orig, extra={**extra, "start_s": round(a / SAMPLE_RATE, 3)})
+                writer.write(
+                    stem,
+                    package,
+                    f"{path.stem}_{k}_{stem}",
+                    x,
+                    orig=orig,
+                    native_rate=SAMPLE_RATE,
+                    licence=licence,
+                    gain=gain,
+                    song=song,
+                    split=split,
+                    group=orig,
+                    extra={**extra, "start_s": round(a / SAMPLE_RATE, 3)},
+                )
 
 
 def _groove_midi(path: Path, kit: int) -> object:
@@ -138,20 +157,45 @@ def run_groove(ctx: BuildContext) -> None:
         group = row["session"]  # one drummer's session: its takes share a split
         if writer.full("drums", source, writer.split(group, source)):
             continue
-        kit, font, tempo = int(rng.choice(DRUM_KITS)), sorted(fonts)[int(rng.integers(len(fonts)))], float(rng.uniform(0.85, 1.15))
-        stems = split_midi(_groove_midi(root / row["midi_filename"], kit), max_s=ctx.config.max_song_s, tempo_factor=tempo)
+        kit, font, tempo = (
+            int(rng.choice(DRUM_KITS)),
+            sorted(fonts)[int(rng.integers(len(fonts)))],
+            float(rng.uniform(0.85, 1.15)),
+        )
+        stems = split_midi(
+            _groove_midi(root / row["midi_filename"], kit), max_s=ctx.config.max_song_s, tempo_factor=tempo
+        )
         if "drums" not in stems:
             continue
         audio = render_stems({"drums": stems["drums"]}, fonts[font][0], fluidsynth=fluidsynth)["drums"]
         size = int(rng.uniform(9.0, 13.0) * SAMPLE_RATE)
         start = int(rng.uniform(0, max(len(audio) - size - SAMPLE_RATE, 1)))
-        writer.emit("drums", source, f"{row['drummer']}_{row['style']}_{row['bpm']}", audio[start:start + size], rng, orig=orig,
-                    group=group, native_rate=SAMPLE_RATE, licence=f"{GROOVE_LICENCE}; rendered with {font} ({fonts[font][1]})",
-                    extra={"soundfont": font, "drum_kit_program": kit, "tempo_factor": round(tempo, 3)})
+        writer.emit(
+            "drums",
+            source,
+            f"{row['drummer']}_{row['style']}_{row['bpm']}",
+            audio[start : start + size],
+            rng,
+            orig=orig,
+            group=group,
+            native_rate=SAMPLE_RATE,
+            licence=f"{GROOVE_LICENCE}; rendered with {font} ({fonts[font][1]})",
+            extra={"soundfont": font, "drum_kit_program": kit, "tempo_factor": round(tempo, 3)},
+        )
 
 
 def midi_recipes() -> list[Recipe]:
-    songs = [Recipe(name, STEMS, licence, partial(run_songs, package=name), packages=(name,), tools=("fluidsynth",))
-             for name, licence in SONG_PACKAGES.items()]
-    return songs + [Recipe("groove-midi", ("drums",), GROOVE_LICENCE, run_groove, tools=("fluidsynth",),
-                           note="../shared/data/groove-midi (not a Debian package)")]
+    songs = [
+        Recipe(name, STEMS, licence, partial(run_songs, package=name), packages=(name,), tools=("fluidsynth",))
+        for name, licence in SONG_PACKAGES.items()
+    ]
+    return songs + [
+        Recipe(
+            "groove-midi",
+            ("drums",),
+            GROOVE_LICENCE,
+            run_groove,
+            tools=("fluidsynth",),
+            note="../shared/data/groove-midi (not a Debian package)",
+        )
+    ]

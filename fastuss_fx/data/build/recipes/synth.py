@@ -29,14 +29,19 @@ def _run(cmd: list[str], stdin: str | None = None) -> bool:
 
 
 def voice_of(cmd: list[str]) -> str:
-    """The voice a TTS command line asks for (``-v``/``-voice`` value, or festival's ``(voice_...)``): the split group."""
+    """The voice a TTS command line asks for: the split group.
+
+    The ``-v``/``-voice`` value, or festival's ``(voice_...)``.
+    """
     for flag in ("-v", "-voice", "-eval"):
         if flag in cmd[:-1]:
             return cmd[cmd.index(flag) + 1].strip("()")
     return "default"
 
 
-def _speak(ctx: BuildContext, source: str, command: Callable[[str, Path, np.random.Generator], tuple[list[str], str | None]]) -> None:
+def _speak(
+    ctx: BuildContext, source: str, command: Callable[[str, Path, np.random.Generator], tuple[list[str], str | None]]
+) -> None:
     """Two random sentences per utterance until the quota is full; the voice is the split group."""
     texts, writer = tts.sentences(), ctx.writer
     for i in range(MAX_ATTEMPTS):
@@ -55,8 +60,19 @@ def _speak(ctx: BuildContext, source: str, command: Callable[[str, Path, np.rand
             continue
         audio, rate = decode_mono(wav)
         wav.unlink()
-        writer.emit("speech", source, f"{source}{i:04d}", to_48k(audio, rate), rng, orig=orig, native_rate=rate, group=voice,
-                    split=split, licence=TTS_LICENCE[source], extra={"generator": " ".join(a for a in cmd if a not in (text, str(wav), "-o", "-w")), "text": text})
+        writer.emit(
+            "speech",
+            source,
+            f"{source}{i:04d}",
+            to_48k(audio, rate),
+            rng,
+            orig=orig,
+            native_rate=rate,
+            group=voice,
+            split=split,
+            licence=TTS_LICENCE[source],
+            extra={"generator": " ".join(a for a in cmd if a not in (text, str(wav), "-o", "-w")), "text": text},
+        )
 
 
 def _festival_voices() -> list[str]:
@@ -79,7 +95,9 @@ def run_flite(ctx: BuildContext) -> None:
 def run_festival(ctx: BuildContext) -> None:
     voices = _festival_voices()
     if not voices:
-        raise SourceUnavailable(f"festival loads none of {', '.join(tts.FESTIVAL_VOICES)}: apt-get install festvox-kallpc16k")
+        raise SourceUnavailable(
+            f"festival loads none of {', '.join(tts.FESTIVAL_VOICES)}: apt-get install festvox-kallpc16k"
+        )
     logger.info("festival voices: %s", ", ".join(voices))
     _speak(ctx, "festival", lambda text, wav, rng: (tts.festival_command(wav, str(rng.choice(voices))), text))
 
@@ -101,8 +119,17 @@ def run_singing(ctx: BuildContext) -> None:
         audio, rate = decode_mono(wav)
         wav.unlink()
         shift = float(rng.uniform(0.9, 1.6))
-        writer.emit("vocals", source, f"song{i:03d}", to_48k(audio, rate * shift), rng, orig=orig, native_rate=rate,
-                    licence=TTS_LICENCE["festival"], extra={"generator": f"festival singing kal_diphone shift={shift:.2f}"})
+        writer.emit(
+            "vocals",
+            source,
+            f"song{i:03d}",
+            to_48k(audio, rate * shift),
+            rng,
+            orig=orig,
+            native_rate=rate,
+            licence=TTS_LICENCE["festival"],
+            extra={"generator": f"festival singing kal_diphone shift={shift:.2f}"},
+        )
 
 
 def run_noise(ctx: BuildContext) -> None:
@@ -114,8 +141,17 @@ def run_noise(ctx: BuildContext) -> None:
         if writer.full("sfxbg", source, writer.split(f"{source}/{kind}/{i}", source)):
             continue
         audio = to_48k(noise(kind, rng, rng.uniform(8.0, 15.0)), SAMPLE_RATE)
-        writer.emit("sfxbg", source, kind, audio, rng, orig=f"{source}/{kind}/{i}", native_rate=SAMPLE_RATE,
-                    licence="CC0-1.0 (generated)", extra={"generator": kind})
+        writer.emit(
+            "sfxbg",
+            source,
+            kind,
+            audio,
+            rng,
+            orig=f"{source}/{kind}/{i}",
+            native_rate=SAMPLE_RATE,
+            licence="CC0-1.0 (generated)",
+            extra={"generator": kind},
+        )
 
 
 TTS_LICENCE = {
@@ -130,8 +166,13 @@ def synth_recipes() -> list[Recipe]:
         Recipe("espeak-ng", ("speech",), TTS_LICENCE["espeak-ng"], run_espeak, tools=("espeak-ng",)),
         Recipe("flite", ("speech",), TTS_LICENCE["flite"], run_flite, tools=("flite",)),
         Recipe("festival", ("speech",), TTS_LICENCE["festival"], run_festival, tools=("festival", "text2wave")),
-        Recipe("festival-singing", ("vocals",), TTS_LICENCE["festival"], run_singing, tools=("text2wave",),
-               note="synthetic singing, 16 kHz native: band-limited"),
+        Recipe(
+            "festival-singing",
+            ("vocals",),
+            TTS_LICENCE["festival"],
+            run_singing,
+            tools=("text2wave",),
+            note="synthetic singing, 16 kHz native: band-limited",
+        ),
         Recipe("generated-noise", ("sfxbg",), "CC0-1.0 (generated)", run_noise),
     ]
-
