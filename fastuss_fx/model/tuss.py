@@ -70,7 +70,7 @@ class TUSS(nn.Module):
         return self.stft.pad
 
     # ----------------------------------------------------------------- inputs
-    def _prompt_indices(self, prompts: Prompts, batch: int) -> tuple[Tensor, Tensor]:
+    def prompt_ids(self, prompts: Prompts, batch: int) -> tuple[Tensor, Tensor]:
         """Prompt list (shared) or list of lists (per example) -> kind and occurrence ids [B, S]."""
         if isinstance(prompts, str) or not isinstance(prompts, Sequence):
             raise TypeError(f"prompts must be a list of prompt names, got {prompts!r}")
@@ -114,7 +114,7 @@ class TUSS(nn.Module):
         mix = self._check_mixture(mix)
         squeeze = mix.dim() == 1
         mix = mix[None] if squeeze else mix
-        kinds, occurrences = self._prompt_indices(prompts, mix.shape[0])
+        kinds, occurrences = self.prompt_ids(prompts, mix.shape[0])
         out = self.separate_ids(mix, kinds, occurrences)
         return out[0] if squeeze else out
 
@@ -160,7 +160,7 @@ class TUSS(nn.Module):
         """Start-of-stream state for ``stream`` (causal variants only)."""
         if not self.config.causal:
             raise ValueError(f"variant {self.config.name!r} is not causal; streaming needs a causal variant")
-        return self.initial_state_ids(*self._prompt_indices(prompts, batch_size))
+        return self.initial_state_ids(*self.prompt_ids(prompts, batch_size))
 
     def initial_state_ids(self, kinds: Tensor, occurrences: Tensor, like: Tensor | None = None) -> list[Tensor]:
         """``initial_state`` from kind / occurrence ids [B, S]; ``like`` sets dtype and device."""

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -125,14 +125,19 @@ def train_step(
     batch: Batch,
     optimizer: torch.optim.Optimizer,
     cfg: TrainConfig,
+    forward: Callable[..., torch.Tensor] | None = None,
 ) -> tuple[float, float, bool]:
-    """One optimisation step.
+    """One optimisation step; ``forward`` (a compiled ``separate_ids`` of ``model``) replaces its call.
 
     Returns (loss against the targets in dB, gradient norm, whether the update was applied).
     """
     device = batch.mixture.device
     with autocast_for(device, cfg.precision):
-        estimates = model(batch.mixture, batch.prompts)
+        if forward is None:
+            estimates = model(batch.mixture, batch.prompts)
+        else:
+            ids = cast(Any, model).prompt_ids(batch.prompts, batch.mixture.shape[0])
+            estimates = forward(batch.mixture, *ids)
     loss, _ = pit_loss(estimates.float(), batch.targets, batch.mixture, batch.prompts)
     total = loss
     if teacher is not None:
@@ -219,6 +224,8 @@ def _train(
     budget: TimeBudget,
     signals: StopSignals,
 ) -> dict[str, Any]:
+    if cfg.compile and context.distributed:
+        raise ValueError("compile runs in one process only (DDP wraps the model's own forward)")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device, out = context.device, cfg.run_dir
@@ -254,6 +261,7 @@ def _train(
             find_unused_parameters=cfg.find_unused_parameters,
         )
     ema = EMA(raw, cfg.ema_decay) if cfg.ema_decay > 0 else None  # after DDP's broadcast: every rank starts alike
+    forward = torch.compile(cast(Any, raw).separate_ids, backend=cfg.compile) if cfg.compile else None  # valid: eager
     if ema is not None and state is not None and state.get("ema"):
         ema.load_state_dict(state["ema"])
     teacher = None
@@ -402,7 +410,7 @@ def _train(
             for group in optimizer.param_groups:
                 group["lr"] = lr
 
-            loss, grad_norm, applied = train_step(model, teacher, batch, optimizer, cfg)
+            loss, grad_norm, applied = train_step(model, teacher, batch, optimizer, cfg, forward)
             if applied and ema is not None:
                 ema.update()
             if not applied:  # all ranks see the same reduced gradients, so all skip together
