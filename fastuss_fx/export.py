@@ -34,6 +34,7 @@ from fastuss_fx.atomic import atomic_folder
 from fastuss_fx.config import config_to_dict
 from fastuss_fx.export_cache import EXPORTER_VERSION, export_folder, key_prefix, source_hash
 from fastuss_fx.metrics import si_sdr_db
+from fastuss_fx.model.digest import state_sha256
 from fastuss_fx.model.tuss import TUSS
 from fastuss_fx.prompts import PROMPTS
 from fastuss_fx.runtime.onnx import prompt_id_arrays
@@ -76,9 +77,7 @@ def fingerprint(model: TUSS) -> str:
     config and weights (hash it in inference form, so a training model and its fused copy agree)."""
     digest = hashlib.sha256(key_prefix().encode())
     digest.update(json.dumps(config_to_dict(model.config), sort_keys=True).encode())
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    digest.update(state_sha256(model).encode())
     return digest.hexdigest()
 
 
