@@ -7,12 +7,16 @@ default is the dataclass default; ``--config FILE.yaml`` sets many at once, flag
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
+import inspect
+import itertools
 import json
 import signal
+import textwrap
 import types
 import typing
-from typing import Any
+from typing import Any, cast
 
 from fastuss_fx.data.mixer import MixConfig
 
@@ -21,11 +25,33 @@ def _flag(prefix: str, name: str) -> str:
     return "--" + (prefix + name).replace("_", "-")
 
 
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstrings written under the fields of dataclass ``cls``, by field name, on one line each."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError):  # no source at hand (frozen app): flags keep their bare defaults
+        return {}
+    body = cast(ast.ClassDef, tree.body[0]).body
+    docs = {}
+    for node, after in itertools.pairwise(body):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(after.value.value.replace("``", "").split())
+    return docs
+
+
 def add_dataclass_arguments(
     parser: argparse.ArgumentParser, cls: type, prefix: str = "", skip: tuple[str, ...] = ()
 ) -> None:
-    """One flag per field of dataclass ``cls``; unset flags stay out of the namespace (``SUPPRESS``)."""
+    """One flag per field of dataclass ``cls``, its help the field's docstring; unset flags stay out
+    of the namespace (``SUPPRESS``)."""
     hints = typing.get_type_hints(cls)
+    docs = field_docs(cls)
     for field in dataclasses.fields(cls):
         if field.name in skip or dataclasses.is_dataclass(hints[field.name]):
             continue
@@ -37,7 +63,9 @@ def add_dataclass_arguments(
             raise TypeError(f"{cls.__name__}.{field.name} has no default, so it cannot be an optional flag")
         kind = hints[field.name]
         dest = prefix.replace("-", "_") + field.name
-        options: dict[str, Any] = {"dest": dest, "default": argparse.SUPPRESS, "help": f"default: {default}"}
+        shown = "none" if default in (None, "") else default
+        text = f"{docs[field.name]} (default: {shown})" if field.name in docs else f"default: {shown}"
+        options: dict[str, Any] = {"dest": dest, "default": argparse.SUPPRESS, "help": text.replace("%", "%%")}
         if kind is bool:
             parser.add_argument(_flag(prefix, field.name), action=argparse.BooleanOptionalAction, **options)
             continue

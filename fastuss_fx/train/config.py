@@ -12,6 +12,9 @@ from fastuss_fx.config import dataclass_from_dict, dataclass_to_dict
 from fastuss_fx.data.mixer import MixConfig
 from fastuss_fx.train.schedule import SHAPES
 
+DEFAULT_VARIANT = "fastuss-8.3g"
+"""What ``fastuss train`` builds when neither ``variant`` nor ``init`` says."""
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -19,14 +22,16 @@ class TrainConfig:
 
     data: str = "../shared/data/train-pack"
     """Folder with ``manifest.jsonl`` (or the manifest file)."""
-    variant: str = "fastuss-8.3g"
-    """Model variant name or YAML path; ignored when ``init`` or a checkpoint gives the model."""
+    variant: str = ""
+    """Model variant name or YAML path (empty: the ``init`` weights' own variant, else ``fastuss-8.3g``).
+    Given with ``init`` weights of another variant, they are transferred into this one (a warm start:
+    ``model.transfer``). A checkpoint being resumed always keeps its own variant."""
     out: str = ""
     """Run folder (``last.pt``, ``best/``, ``metrics.jsonl``, ``averaged.safetensors``); empty = ``runs/<variant>``."""
     init: str | None = None
     """Start from these weights (``.safetensors`` or a training ``.pt``; ``shipped`` = the package's weights for
-    ``variant``); new optimizer, EMA and schedule. Used only when there is no ``out/last.pt`` to resume from (e.g.
-    the run folder is gone)."""
+    ``variant``, ``shipped:NAME`` those for variant NAME); new optimizer, EMA and schedule. Used only when
+    there is no ``out/last.pt`` to resume from (e.g. the run folder is gone)."""
     resume: bool = True
     """Continue from ``out/last.pt`` when it exists (exactly where it stopped)."""
     steps: int = 200_000
@@ -37,23 +42,33 @@ class TrainConfig:
     evaluation, ``last.pt`` and the averaged and EMA weights are written before the time is up; the
     learning-rate curve then spans the budget (progress = elapsed / budget)."""
     batch_size: int = 8
+    """Mixtures per step (per process)."""
     lr: float = 1e-3
+    """Peak learning rate of AdamW (after the warm-up)."""
     weight_decay: float = 1e-2
+    """AdamW weight decay."""
     warmup_steps: int = 2000
+    """Steps of linear warm-up from 0 to ``lr``."""
     schedule: str = "cosine"
     """``cosine`` or ``linear`` decay from ``lr`` to ``min_lr`` over the horizon (``steps`` or ``time_budget``),
     after the warm-up; ``plateau`` = flat, cut by ``plateau_factor`` when validation stalls."""
     grad_clip: float = 5.0
+    """Gradients are clipped to this global norm."""
     plateau_patience: int = 5
     """Evaluations without a new best validation loss before the learning rate is cut (``schedule: plateau``)."""
     plateau_factor: float = 0.5
+    """Learning-rate cut when validation stalls (``schedule: plateau``)."""
     min_lr: float = 1e-5
+    """Learning rate at the end of the horizon (cosine / linear) and floor of the plateau cuts."""
     log_every: int = 20
+    """Steps between lines of the training log."""
     eval_every: int = 1000
+    """Steps between validations (see also ``eval_minutes``)."""
     eval_minutes: float = 0.0
     """Also evaluate once this many minutes of wall time have passed since the last evaluation (0 = off):
     with ``time_budget`` the step time is rarely known in advance, the wall time is."""
     checkpoint_every: int = 500
+    """Steps between writes of ``last.pt``."""
     keep_best: int = 5
     """Best checkpoints kept (by validation loss) and averaged at the end."""
     ema_decay: float = 0.999
@@ -69,7 +84,9 @@ class TrainConfig:
     valid_tasks: tuple[str, ...] = ("dialog", "cinematic", "music_stems", "denoise", "two_talkers")
     valid_batch_size: int = 4
     seed: int = 0
+    """Seed of the weights' initialisation and of the mixing."""
     workers: int = 2
+    """Processes that mix training batches beside the model (0 = mix in the training process)."""
     cache: str = "int16"
     """Decoded clips: ``int16``/``float32`` in memory, ``mmap`` (int16 files in the page cache, shared by
     runs side by side; decoded once), or ``none``."""
@@ -91,7 +108,11 @@ class TrainConfig:
 
     @property
     def run_dir(self) -> Path:
-        return Path(self.out) if self.out else Path("runs") / Path(self.variant).stem
+        return Path(self.out) if self.out else Path("runs") / Path(self.variant_or_default).stem
+
+    @property
+    def variant_or_default(self) -> str:
+        return self.variant or DEFAULT_VARIANT
 
     def __post_init__(self) -> None:
         for name in (

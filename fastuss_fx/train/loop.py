@@ -162,15 +162,17 @@ def prepare_model(cfg: TrainConfig, state: dict[str, Any] | None, model: torch.n
             from fastuss_fx.model import TUSS
 
             model = TUSS(config_from_dict(state["model_config"], "checkpoint"))
-            if model.config.name != Path(cfg.variant).stem:
+            if cfg.variant and model.config.name != Path(cfg.variant).stem:
                 logger.warning(
                     "resuming a %r model from the checkpoint; --variant %s is ignored", model.config.name, cfg.variant
                 )
         elif cfg.init:
             model = ckpt.load_model(init_path(cfg))
             logger.info("starting from the weights in %s", init_path(cfg))
+            if cfg.variant:
+                model = warm_start(model, cfg.variant)
         else:
-            model = ckpt.build_model(cfg.variant)
+            model = ckpt.build_model(cfg.variant_or_default)
     elif state is None and cfg.init:
         model.load_state_dict(ckpt.load_model(init_path(cfg)).state_dict())
     if state is not None:
@@ -178,15 +180,32 @@ def prepare_model(cfg: TrainConfig, state: dict[str, Any] | None, model: torch.n
     return model.float().train()
 
 
+def warm_start(source: torch.nn.Module, variant: str) -> torch.nn.Module:
+    """``source`` itself if it is a ``variant`` model, else a new ``variant`` model with its weights transferred."""
+    from fastuss_fx.config import load_variant
+    from fastuss_fx.model import TUSS
+    from fastuss_fx.model.transfer import transfer_weights
+
+    config = load_variant(variant)
+    if not isinstance(source, TUSS) or source.config == config:
+        return source
+    target = TUSS(config)
+    report = transfer_weights(source, target)
+    logger.info("warm start of %s from %s weights: %s", config.name, source.config.name, report)
+    return target
+
+
 def init_path(cfg: TrainConfig) -> Path:
-    """``cfg.init`` as a path; ``shipped`` means the weights shipped in the package for ``cfg.variant``."""
-    if cfg.init != "shipped":
+    """``cfg.init`` as a path; ``shipped`` means the weights shipped in the package for ``cfg.variant``,
+    ``shipped:NAME`` those for variant NAME."""
+    if cfg.init != "shipped" and not (cfg.init or "").startswith("shipped:"):
         return Path(cfg.init or "")
     from fastuss_fx.weights import shipped_weights_path
 
-    path = shipped_weights_path(cfg.variant)
+    variant = cfg.init.partition(":")[2] if cfg.init and ":" in cfg.init else cfg.variant_or_default
+    path = shipped_weights_path(variant)
     if path is None:
-        raise FileNotFoundError(f"--init shipped: no weights are shipped for variant {cfg.variant!r}")
+        raise FileNotFoundError(f"--init {cfg.init}: no weights are shipped for variant {variant!r}")
     return path
 
 

@@ -68,3 +68,13 @@ def test_new_flags_and_their_checks():
 def test_exit_code_says_how_the_run_ended(monkeypatch, stopped, code):
     monkeypatch.setattr("fastuss_fx.train.loop.train", lambda config: {"step": 1, "stopped": stopped})
     assert main(["train", "--steps", "1"]) == code
+
+
+def test_flag_help_is_the_field_docstring(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--time-budget TIME_BUDGET Minutes of wall time for this invocation (0 = none)." in text
+    assert "shipped:NAME those for variant NAME" in text and "(default: none)" in text
+    assert "``" not in text
+    assert "--mix-snr-db MIX_SNR_DB MIX_SNR_DB default: (-5.0, 25.0)" in text  # a field without its own docstring

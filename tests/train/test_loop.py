@@ -9,8 +9,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+import yaml
 
-from fastuss_fx.config import load_variant
+from fastuss_fx.config import config_to_dict, load_variant
 from fastuss_fx.data.dataset import validation_batches
 from fastuss_fx.data.manifest import ClipStore
 from fastuss_fx.data.mixer import MixConfig
@@ -272,3 +273,33 @@ def test_compile_is_refused_with_several_processes(tmp_path):
     with pytest.raises(ValueError, match="one process"):
         _train(cfg, Context(0, 2, torch.device("cpu")), fresh_model(), TimeBudget(0.0), StopSignals())
     assert not (tmp_path / "run").exists()
+
+
+def test_init_of_another_variant_warm_starts_the_named_variant(corpus, tmp_path, monkeypatch):
+    torch.manual_seed(3)
+    causal = TUSS(load_variant("tiny-causal"))
+    shipped = tmp_path / "tiny-causal.safetensors"
+    save_weights(causal, shipped)
+    monkeypatch.setattr(
+        "fastuss_fx.weights.shipped_weights_path", lambda variant: shipped if variant == "tiny-causal" else None
+    )
+    twin = config_to_dict(load_variant("tiny-causal"))
+    twin.update(name="tiny-twin", causal=False)
+    twin.pop("attention_window")
+    for stack in ("cross_prompt", "tse"):
+        twin[stack]["time"]["kernel"] = 5
+    variant = tmp_path / "tiny-twin.yaml"
+    variant.write_text(yaml.safe_dump(twin))
+
+    model = prepare_model(
+        tiny_config(corpus, tmp_path / "x", variant=str(variant), init="shipped:tiny-causal"), None, None
+    )
+    assert model.config.name == "tiny-twin" and not model.config.causal and model.training
+    source = load_weights(shipped).state_dict()
+    gains = [k for k in source if ".gain" in k]
+    assert gains and all(torch.equal(model.state_dict()[k], source[k]) for k in gains)
+    # without --variant the init weights keep their own variant
+    same = prepare_model(tiny_config(corpus, tmp_path / "y", variant="", init=str(shipped)), None, None)
+    assert same.config.name == "tiny-causal"
+    with pytest.raises(FileNotFoundError, match="no weights are shipped for variant 'tiny'"):
+        prepare_model(tiny_config(corpus, tmp_path / "z", init="shipped:tiny"), None, None)
