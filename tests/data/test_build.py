@@ -568,6 +568,12 @@ def test_quotas_by_source_role_and_cli_parsing(tmp_path):
             parse_quotas(bad)
     with pytest.raises(ValueError, match="> 0"):
         BuildConfig(out=tmp_path, quotas={"speech": 0})
+    with pytest.raises(ValueError, match="> 0"):
+        BuildConfig(out=tmp_path, train_quotas={"musicbg": -1})
+    with pytest.raises(ValueError, match="clip_min_s <= clip_max_s"):
+        BuildConfig(out=tmp_path, clip_min_s=5.0, clip_max_s=4.0)
+    with pytest.raises(ValueError, match="--train-quota takes KEY=MINUTES"):
+        parse_quotas(["musicbg"], "--train-quota")
 
 
 @pytest.mark.parametrize(
@@ -593,3 +599,53 @@ def test_package_group_regexes_see_past_the_package_name(package, orig, group):
 
     spec = next(s for s in PACKAGE_SOURCES[package][1] if s.role in ("speech", "drums"))
     assert _group_of(spec.group, orig) == group
+
+
+def test_a_train_quota_adds_training_clips_and_leaves_valid_and_test_alone(tmp_path):
+    writer = CorpusWriter(BuildConfig(out=tmp_path, max_minutes_per_source=1.0, train_quotas={"src:sfxbg": 3.0}))
+    common = dict(orig="x", native_rate=SR, licence="CC0-1.0", gain=1.0)
+    for name in "abc":
+        writer.write("sfxbg", "src", name, tone(55), split="train", **common)  # 165 s: past the quota's 48 s share
+    assert not writer.full("sfxbg", "src", "train")  # room for 180 s of train
+    writer.write("sfxbg", "src", "d", tone(16), split="train", **common)
+    assert writer.full("sfxbg", "src", "train")
+    writer.write("sfxbg", "src", "e", tone(6), split="valid", **common)  # valid's share of the 1-min quota: 6 s
+    assert writer.full("sfxbg", "src", "valid") and not writer.full("sfxbg", "src", "test")
+    other = CorpusWriter(BuildConfig(out=tmp_path, max_minutes_per_source=1.0, train_quotas={"src:sfxbg": 3.0}))
+    other.write("sfx", "src", "a", tone(50), split="train", **common)  # another role keeps the quota's share
+    assert other.full("sfx", "src", "train")
+
+
+def test_held_out_windows_of_long_files_do_not_change_with_the_train_quota(tmp_path):
+    """Music and ambience: the valid and test clips of a build with a train quota are those without."""
+    from pedalboard.io import AudioFile
+
+    from fastuss_fx.data.build.recipes.common import BuildContext, long_windows
+
+    names = [f"pkg/music/song{i}.ogg" for i in range(200)]
+    split_of = CorpusWriter(BuildConfig(out=tmp_path)).split
+    picked = {split: [n for n in names if split_of(n, "pkg") == split][:count] for split, count in SPLIT_COUNTS.items()}
+    files = []
+    for index, orig in enumerate(sum(picked.values(), [])):
+        path = tmp_path / "in" / f"{index}.wav"
+        path.parent.mkdir(exist_ok=True)
+        audio = tone(30, 110.0 * (index + 1), rate=16000)
+        with AudioFile(str(path), "w", 16000, 1) as f:
+            f.write(audio[None])
+        files.append((path, orig))
+
+    def build(out, **changes):
+        config = BuildConfig(out=out, max_minutes_per_source=0.5, **changes)
+        writer = CorpusWriter(config)
+        long_windows(BuildContext(config, writer, None, tmp_path), "musicbg", "pkg", files, "CC0-1.0")
+        held = {r.path: (r.split, r.duration_s, (out / r.path).read_bytes()) for r in writer.rows if r.split != "train"}
+        return held, sum(r.duration_s for r in writer.rows if r.split == "train")
+
+    held, train_s = build(tmp_path / "a")
+    more_held, more_train_s = build(tmp_path / "b", train_quotas={"musicbg": 1.5})
+    assert {split for split, _, _ in held.values()} == {"valid", "test"}
+    assert more_held == held
+    assert more_train_s > 2 * train_s
+
+
+SPLIT_COUNTS = {"train": 5, "valid": 2, "test": 2}

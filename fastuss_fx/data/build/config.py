@@ -17,6 +17,10 @@ class BuildConfig:
         max_minutes_per_source: stop a source once each of its roles has this many minutes.
         quotas: overrides of that quota in minutes, keyed ``"source:role"``, ``"source"`` or
             ``"role"`` (looked up in that order), e.g. ``{"speech": 600, "espeak-ng": 10}``.
+        train_quotas: minutes of the ``train`` split alone, keyed like ``quotas``, in place of its
+            share of the quota: more training clips of a (source, role) while its ``valid`` and
+            ``test`` clips stay those of its ``quota_minutes`` (so scores on them stay comparable
+            with corpora built before).
         seed: every random choice is a function of ``seed`` and a per-item key.
         pkgs: folder of unpacked Debian packages (``<pkgs>/<package>/``), filled on demand.
         fetch: allow ``apt-get download`` of missing packages (else use only what ``pkgs`` holds).
@@ -34,6 +38,7 @@ class BuildConfig:
     sources: tuple[str, ...] = ()
     max_minutes_per_source: float = 10.0
     quotas: dict[str, float] = field(default_factory=dict)
+    train_quotas: dict[str, float] = field(default_factory=dict)
     seed: int = 0
     pkgs: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "fastuss-pkgs")
     fetch: bool = True
@@ -49,7 +54,8 @@ class BuildConfig:
 
     def __post_init__(self) -> None:
         self.out, self.pkgs, self.groove_dir = Path(self.out), Path(self.pkgs), Path(self.groove_dir)
-        self.sources, self.holdout, self.quotas = tuple(self.sources), tuple(self.holdout), dict(self.quotas)
+        self.sources, self.holdout = tuple(self.sources), tuple(self.holdout)
+        self.quotas, self.train_quotas = dict(self.quotas), dict(self.train_quotas)
         if not self.max_minutes_per_source > 0:
             raise ValueError(f"max_minutes_per_source must be > 0, got {self.max_minutes_per_source!r}")
         if not (0 <= self.valid_fraction and 0 <= self.test_fraction and self.valid_fraction + self.test_fraction < 1):
@@ -57,7 +63,9 @@ class BuildConfig:
                 "need valid_fraction, test_fraction >= 0 and a sum < 1, "
                 f"got {self.valid_fraction!r} and {self.test_fraction!r}"
             )
-        bad = {k: v for k, v in self.quotas.items() if not v > 0}
+        if not 0 < self.clip_min_s <= self.clip_max_s:
+            raise ValueError(f"need 0 < clip_min_s <= clip_max_s, got {self.clip_min_s!r} and {self.clip_max_s!r}")
+        bad = {k: v for k, v in {**self.quotas, **self.train_quotas}.items() if not v > 0}
         if bad:
             raise ValueError(f"quotas must be > 0 minutes, got {bad}")
 
@@ -66,9 +74,17 @@ class BuildConfig:
 
         The first of ``quotas[source:role]``, ``[source]``, ``[role]``, else the default.
         """
-        for key in (f"{source}:{role}", source, role):
-            if key in self.quotas:
-                return float(self.quotas[key])
-        return self.max_minutes_per_source
-        if not 0 < self.clip_min_s <= self.clip_max_s:
-            raise ValueError(f"need 0 < clip_min_s <= clip_max_s, got {self.clip_min_s!r} and {self.clip_max_s!r}")
+        found = _lookup(self.quotas, source, role)
+        return self.max_minutes_per_source if found is None else found
+
+    def train_quota_minutes(self, source: str, role: str) -> float | None:
+        """Minutes the ``train`` split of (source, role) may hold, if ``train_quotas`` says (else None)."""
+        return _lookup(self.train_quotas, source, role)
+
+
+def _lookup(quotas: dict[str, float], source: str, role: str) -> float | None:
+    """``quotas[source:role]``, ``[source]`` or ``[role]``, the first that is set."""
+    for key in (f"{source}:{role}", source, role):
+        if key in quotas:
+            return float(quotas[key])
+    return None

@@ -40,8 +40,9 @@ class CorpusWriter:
     splits; a ``config.holdout`` source goes wholly to ``holdout``. Each (source, role) pair may
     hold ``config.quota_minutes(source, role)`` minutes, shared by the splits: ``valid`` and
     ``test`` get their fractions of it but at least one clip each when one of their groups
-    comes by. ``full(role, source)`` tells a recipe to stop; ``full(role, source, split)`` to
-    skip an item of a split that has enough.
+    comes by; ``config.train_quota_minutes`` may give ``train`` more without changing them.
+    ``full(role, source)`` tells a recipe to stop; ``full(role, source, split)`` to skip an item
+    of a split that has enough.
     """
 
     def __init__(self, config: BuildConfig):
@@ -69,6 +70,9 @@ class CorpusWriter:
             return all(self.full(role, source, s) for s in SPLITS)
         quota_s, fraction = 60.0 * self.config.quota_minutes(source, role), self.fraction(source, split)
         have = self._split_seconds[source, role, split]
+        train_minutes = self.config.train_quota_minutes(source, role)
+        if split == "train" and fraction > 0 and train_minutes is not None:
+            return have >= 60.0 * train_minutes
         if split in ("train", "holdout"):
             return fraction == 0 or have >= quota_s * fraction
         return fraction == 0 or (have > 0 and have >= quota_s * fraction)
