@@ -158,7 +158,7 @@ class DemoResult:
     model: str
     trained: bool
     weights: str = ""
-    """What runs, in words, e.g. ``trained weights; fastuss-8.3g has none yet``."""
+    """What runs, in words, e.g. ``trained weights; fastuss-4.6g has none yet``."""
     files: dict[str, Path] = field(default_factory=dict)
     """``"mixture"``, ``"output"`` (the preset's mix), ``"stem:<name>"``, ``"png"``."""
     seconds_audio: float = 0.0

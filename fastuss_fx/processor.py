@@ -437,7 +437,7 @@ class FasTUSS:
         )
 
     def weights_note(self) -> str:
-        """A few words on the weights that run, e.g. ``trained weights; fastuss-8.3g has none yet``."""
+        """A few words on the weights that run, e.g. ``trained weights; fastuss-4.6g has none yet``."""
         note = {"trained": "trained weights", "untrained": "UNTRAINED random weights", "given": "caller's model"}[
             self._weights
         ]

@@ -221,11 +221,23 @@ def test_every_shipped_preset_runs_on_a_tiny_model(name):
 
 def test_default_models_run_trained_weights_and_say_which():
     offline, live = FasTUSS(["speech"]), FasTUSS(["speech"], mode="realtime")
-    assert (offline.model, offline.model_name, offline.weights) == ("fastuss-causal", "fastuss-causal", "trained")
-    assert "model='fastuss-causal' (trained weights; fastuss-8.3g has none yet)" in repr(offline)
+    assert (offline.model, offline.model_name, offline.weights) == ("fastuss-4.6g", "fastuss-4.6g", "trained")
+    assert "model='fastuss-4.6g' (trained weights)" in repr(offline)
     assert (live.model, live.weights) == ("fastuss-causal", "trained") and "(trained weights)" in repr(live)
+    asked = FasTUSS(["speech"], allow_untrained=True)  # the mode's own variant: it has weights
+    assert (asked.model, asked.weights) == ("fastuss-4.6g", "trained")
+
+
+def test_without_offline_weights_the_causal_ones_run_offline_and_say_so(monkeypatch, tmp_path):
+    import fastuss_fx.pretrained as pretrained
+
+    real = pretrained.shipped_weights_path
+    monkeypatch.setattr(pretrained, "shipped_weights_path", lambda v: real(v) if v == "fastuss-causal" else None)
+    offline = FasTUSS(["speech"])
+    assert (offline.model, offline.model_name, offline.weights) == ("fastuss-causal", "fastuss-causal", "trained")
+    assert "model='fastuss-causal' (trained weights; fastuss-4.6g has none yet)" in repr(offline)
     asked = FasTUSS(["speech"], allow_untrained=True)  # the mode's own variant, random weights
-    assert (asked.model, asked.weights) == ("fastuss-8.3g", "untrained") and "UNTRAINED" in repr(asked)
+    assert (asked.model, asked.weights) == ("fastuss-4.6g", "untrained") and "UNTRAINED" in repr(asked)
     asked.allow_untrained = False
     assert asked.model == "fastuss-causal"
 
@@ -260,8 +272,8 @@ def test_the_default_follows_the_shipped_weights(monkeypatch, tmp_path):
             pretrained, "shipped_weights_path", lambda v: tmp_path / f"{v}.safetensors" if v in names else None
         )
 
-    ships("fastuss-8.3g", "fastuss-causal")
-    assert FasTUSS(["speech"]).model == "fastuss-8.3g" and "has none" not in repr(FasTUSS(["speech"]))
+    ships("fastuss-4.6g", "fastuss-causal")
+    assert FasTUSS(["speech"]).model == "fastuss-4.6g" and "has none" not in repr(FasTUSS(["speech"]))
     ships("fastuss-11.7g", "fastuss-causal")  # a non-causal model with weights beats the causal one offline
     assert FasTUSS(["speech"]).model == "fastuss-11.7g"
     assert FasTUSS(["speech"], mode="realtime").model == "fastuss-causal"

@@ -65,7 +65,7 @@ def build_processor(args: argparse.Namespace) -> Any:
 
 
 def describe_model(processor: Any) -> str:
-    """``fastuss-causal (trained weights; fastuss-8.3g has none yet)``: what runs, for output lines."""
+    """``fastuss-causal (trained weights; fastuss-4.6g has none yet)``: what runs, for output lines."""
     return f"{processor.model_name} ({processor.weights_note()})"
 
 

@@ -92,7 +92,8 @@ def validation_batches(
     split: str = "valid",
 ) -> list[Batch]:
     """A fixed scoring set from ``split`` (``valid`` picks checkpoints; ``test``/``holdout`` are only reported):
-    ``examples`` mixtures per task, no per-source augmentation, no silent source.
+    ``examples`` mixtures per task, no per-source augmentation, no silent source. ``holdout``
+    mixes the held-out sources' clips with ``test`` clips of the roles they lack (backgrounds).
 
     With ``config.valid_channel`` the mixtures get the training channel (room, EQ, band limits,
     clipping, babble; see ``mixer``), seeded like the rest; without it they are dry.
@@ -109,7 +110,11 @@ def validation_batches(
             clip_probability=0.0,
             babble_probability=0.0,
         )
-    mixer = Mixer(store, store.subset(split), config)
+    clips = store.subset(split)
+    if split == "holdout":  # held-out sources bring their own roles (speech); the others come from test
+        held_roles = {store.rows[i].role for i in clips}
+        clips += [i for i in store.subset("test") if store.rows[i].role not in held_roles]
+    mixer = Mixer(store, clips, config)
     batches = []
     for number, task in enumerate(tasks):
         missing = [p for p in task.prompts if task.prompts.count(p) > len(mixer.by_role.get(p, []))]

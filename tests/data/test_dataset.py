@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -86,3 +88,20 @@ def test_validation_gets_a_fixed_realistic_channel_unless_asked_not_to(mixer):
     assert not any(torch.allclose(a.mixture, b.mixture, atol=1e-3) for a, b in zip(wet[0], dry, strict=True))
     for batch in wet[0]:
         torch.testing.assert_close(batch.targets.sum(1), batch.mixture, atol=1e-6, rtol=0)
+
+
+def test_holdout_mixes_held_out_speech_with_test_backgrounds(corpus):
+    store = ClipStore.from_manifest(corpus, cache="float32")
+    valid = [r.split == "valid" for r in store.rows]
+    store.rows = [
+        replace(r, split="holdout" if r.role == "speech" else "test") if v else r
+        for r, v in zip(store.rows, valid, strict=True)
+    ]
+    tasks, config = get_tasks(["dialog"]), MixConfig(chunk_seconds=0.25)
+    batches = validation_batches(store, tasks, config, examples=2, batch_size=2, split="holdout")
+    assert [b.name for b in batches] == ["dialog"] and batches[0].targets.pow(2).sum(-1).min() > 0
+    rows = store.rows
+    for moved in ("holdout", "test"):  # without held-out speech, or without test backgrounds: too few clips
+        store.rows = [replace(r, split="train") if r.split == moved else r for r in rows]
+        with pytest.raises(ValueError, match="the holdout split has too few clips"):
+            validation_batches(store, tasks, config, examples=2, batch_size=2, split="holdout")
