@@ -1,4 +1,5 @@
-"""Test-only backends with known answers (no torch), shared by runtime, processor and chain tests.
+"""Test-only backends with known answers (no torch), shared by runtime, processor and chain tests,
+and test-only model configs shared by model and training tests.
 
 Source ``s`` of every fake is ``(s + 1) * f(mix)`` where ``f`` is the identity or a causal
 filter, so a test can predict any output exactly.
@@ -72,3 +73,15 @@ def chunked(total: int, sizes: Sequence[int]) -> list[slice]:
         out.append(slice(pos, min(total, pos + sizes[i % len(sizes)])))
         pos, i = out[-1].stop, i + 1
     return out
+
+
+def non_causal_twin(name: str = "twin", causal_variant: str = "tiny-causal", time_kernel: int = 5) -> dict:
+    """Config dict of ``causal_variant``'s shapes without causality, with centred time convs of ``time_kernel``."""
+    from fastuss_fx.config import config_to_dict, load_variant
+
+    data = config_to_dict(load_variant(causal_variant))
+    data.update(name=name, causal=False)
+    data.pop("attention_window")
+    for stack in ("cross_prompt", "tse"):
+        data[stack]["time"]["kernel"] = time_kernel
+    return data

@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import fakes
 import pytest
 import torch
 
@@ -11,14 +12,8 @@ from fastuss_fx.model.reparam import RepConv1d
 from fastuss_fx.model.transfer import transfer_weights
 
 
-def non_causal_twin(name="tiny-causal", time_kernel=5):
-    """The causal variant's shapes without causality, time convs of ``time_kernel``."""
-    data = config_to_dict(load_variant(name))
-    data.update(name="twin", causal=False)
-    data.pop("attention_window")
-    for stack in ("cross_prompt", "tse"):
-        data[stack]["time"]["kernel"] = time_kernel
-    return config_from_dict(data, "twin")
+def non_causal_twin():
+    return config_from_dict(fakes.non_causal_twin(), "twin")
 
 
 @pytest.mark.parametrize("target_kernel", [2, 3, 5])

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from fakes import non_causal_twin
 
-from fastuss_fx.config import config_to_dict, load_variant
+from fastuss_fx.config import load_variant
 from fastuss_fx.data.dataset import validation_batches
 from fastuss_fx.data.manifest import ClipStore
 from fastuss_fx.data.mixer import MixConfig
@@ -283,13 +284,8 @@ def test_init_of_another_variant_warm_starts_the_named_variant(corpus, tmp_path,
     monkeypatch.setattr(
         "fastuss_fx.weights.shipped_weights_path", lambda variant: shipped if variant == "tiny-causal" else None
     )
-    twin = config_to_dict(load_variant("tiny-causal"))
-    twin.update(name="tiny-twin", causal=False)
-    twin.pop("attention_window")
-    for stack in ("cross_prompt", "tse"):
-        twin[stack]["time"]["kernel"] = 5
     variant = tmp_path / "tiny-twin.yaml"
-    variant.write_text(yaml.safe_dump(twin))
+    variant.write_text(yaml.safe_dump(non_causal_twin("tiny-twin")))
 
     model = prepare_model(
         tiny_config(corpus, tmp_path / "x", variant=str(variant), init="shipped:tiny-causal"), None, None
