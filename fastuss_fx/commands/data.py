@@ -99,6 +99,13 @@ def _register_build(actions: argparse._SubParsersAction) -> None:
         default=str(defaults.pkgs),
         help="folder of unpacked Debian packages, filled by apt-get download + dpkg-deb -x (default: %(default)s)",
     )
+    build.add_argument(
+        "--jobs",
+        type=int,
+        default=defaults.jobs,
+        metavar="N",
+        help="recipes run side by side in N processes; the corpus is the same for any N (default: %(default)s)",
+    )
     build.add_argument("--no-fetch", action="store_true", help="use only packages already in --pkgs (no apt-get)")
     build.add_argument(
         "--groove", default=str(defaults.groove_dir), help="Groove MIDI Dataset folder (default: %(default)s)"
@@ -136,6 +143,7 @@ def run_build(args: argparse.Namespace) -> int:
         valid_fraction=args.valid_fraction,
         test_fraction=args.test_fraction,
         holdout=tuple(args.holdout),
+        jobs=args.jobs,
     )
     report = build_corpus(config)
     print(report.table())

@@ -401,6 +401,8 @@ def test_cli_build_lists_and_runs(tmp_path, capsys):
                 "--no-fetch",
                 "--pkgs",
                 str(tmp_path / "pkgs"),
+                "--jobs",
+                "2",
             ]
         )
         == 0
@@ -525,7 +527,8 @@ def test_fotaq_build_groups_by_character_without_leaks(tmp_path):
     assert build_corpus(BuildConfig(out=tmp_path / "b", **kwargs)).manifest.read_text() == report.manifest.read_text()
 
 
-def test_drascula_build_is_held_out(tmp_path):
+def _fake_drascula(pkgs):
+    """Eight 2.5-s voice files of a fake drascula package: three hero lines, three of "I", two skipped "S"."""
     from fastuss_fx.data.build.recipes.games import DRASCULA
 
     def als(freq):
@@ -535,8 +538,13 @@ def test_drascula_build_is_held_out(tmp_path):
         f"usr/share/scummvm/drascula/en/{n}.ALS": als(150 + 30 * i)
         for i, n in enumerate(["1", "2", "3", "I1", "I2", "I3", "S1", "S2"])
     }
-    _fake_package(tmp_path / "pkgs", DRASCULA, files)
-    report = build_corpus(BuildConfig(out=tmp_path / "c", sources=(DRASCULA,), fetch=False, pkgs=tmp_path / "pkgs"))
+    _fake_package(pkgs, DRASCULA, files)
+    return DRASCULA
+
+
+def test_drascula_build_is_held_out(tmp_path):
+    source = _fake_drascula(tmp_path / "pkgs")
+    report = build_corpus(BuildConfig(out=tmp_path / "c", sources=(source,), fetch=False, pkgs=tmp_path / "pkgs"))
     rows = read_manifest(report.manifest)
     assert {r.split for r in rows} == {"holdout"} and {r.group for r in rows} == {"drascula:hero", "drascula:I"}
     assert {r.native_rate for r in rows} == {11025} and not any(
@@ -545,6 +553,65 @@ def test_drascula_build_is_held_out(tmp_path):
     assert sum(r.duration_s for r in rows) == pytest.approx(
         6 * 2.5, abs=1.5
     )  # six voice files, gaps added, edges trimmed
+
+
+def test_jobs_build_the_same_corpus_as_one_process(tmp_path):
+    source = _fake_drascula(tmp_path / "pkgs")
+    reports = {
+        jobs: build_corpus(
+            BuildConfig(
+                out=tmp_path / f"jobs{jobs}",
+                sources=(source, "naev-data", "generated-noise"),  # naev-data: unavailable, fetching is off
+                max_minutes_per_source=0.25,
+                fetch=False,
+                pkgs=tmp_path / "pkgs",
+                jobs=jobs,
+            )
+        )
+        for jobs in (1, 2)
+    }
+    one, two = reports[1], reports[2]
+    assert one.manifest.read_text() == two.manifest.read_text()
+    assert one.minutes == two.minutes and set(one.minutes) == {"speech", "sfxbg"}
+    assert one.skipped.keys() == two.skipped.keys() == {"naev-data"} and one.clips == two.clips
+    for row in read_manifest(one.manifest):
+        assert (one.manifest.parent / row.path).read_bytes() == (two.manifest.parent / row.path).read_bytes()
+
+
+def test_writer_absorbs_the_clips_of_other_sources_only(tmp_path):
+    config = BuildConfig(out=tmp_path)
+    first, second = CorpusWriter(config), CorpusWriter(config)
+    first.write("sfxbg", "a", "x", tone(1.0, 220.0), orig="a/x", native_rate=SR, licence="CC0", gain=0.5)
+    second.write("sfxbg", "b", "x", tone(1.0, 330.0), orig="b/x", native_rate=SR, licence="CC0", gain=0.5)
+    first.absorb(second)
+    assert [r.source for r in first.rows] == ["a", "b"] and first.summary()["sfxbg"].keys() == {"a", "b"}
+    with pytest.raises(ValueError, match="both writers hold clips of b"):
+        first.absorb(second)
+    with pytest.raises(ValueError, match="another corpus folder"):
+        first.absorb(CorpusWriter(BuildConfig(out=tmp_path / "other")))
+
+
+def test_package_store_fetches_a_package_once_when_builds_run_side_by_side(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    calls = []
+
+    def fake_fetch(self, package):
+        calls.append(package)
+        time.sleep(0.2)  # long enough for the other caller to arrive while this fetch holds the lock
+        (self.tree(package) / ".unpacked").parent.mkdir(parents=True, exist_ok=True)
+        (self.tree(package) / ".unpacked").write_text("fake\n")
+
+    monkeypatch.setattr(PackageStore, "_fetch", fake_fetch)
+    stores = [PackageStore(tmp_path / "pkgs") for _ in range(2)]  # one per build process
+    trees = []
+    threads = [threading.Thread(target=lambda s=s: trees.append(s.ensure("naev-data"))) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert calls == ["naev-data"] and trees == [tmp_path / "pkgs" / "naev-data"] * 2
 
 
 def test_quotas_by_source_role_and_cli_parsing(tmp_path):
@@ -572,6 +639,9 @@ def test_quotas_by_source_role_and_cli_parsing(tmp_path):
         BuildConfig(out=tmp_path, train_quotas={"musicbg": -1})
     with pytest.raises(ValueError, match="clip_min_s <= clip_max_s"):
         BuildConfig(out=tmp_path, clip_min_s=5.0, clip_max_s=4.0)
+    for jobs in (0, 1.5):
+        with pytest.raises(ValueError, match="jobs must be a whole number >= 1"):
+            BuildConfig(out=tmp_path, jobs=jobs)
     with pytest.raises(ValueError, match="--train-quota takes KEY=MINUTES"):
         parse_quotas(["musicbg"], "--train-quota")
 

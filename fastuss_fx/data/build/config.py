@@ -32,6 +32,8 @@ class BuildConfig:
         gate_db: a 50 ms frame this far below the loudest frame counts as silence.
         max_silence_s: longer silences are cut out; shorter pauses stay.
         max_song_s: MIDI songs are rendered up to this many seconds.
+        jobs: recipes run side by side in this many processes. Each recipe draws from its own
+            random streams and writes its own files, so the corpus is the same for any ``jobs``.
     """
 
     out: Path
@@ -51,6 +53,7 @@ class BuildConfig:
     gate_db: float = 50.0
     max_silence_s: float = 1.0
     max_song_s: float = 120.0
+    jobs: int = 1
 
     def __post_init__(self) -> None:
         self.out, self.pkgs, self.groove_dir = Path(self.out), Path(self.pkgs), Path(self.groove_dir)
@@ -65,6 +68,8 @@ class BuildConfig:
             )
         if not 0 < self.clip_min_s <= self.clip_max_s:
             raise ValueError(f"need 0 < clip_min_s <= clip_max_s, got {self.clip_min_s!r} and {self.clip_max_s!r}")
+        if not (isinstance(self.jobs, int) and self.jobs >= 1):
+            raise ValueError(f"jobs must be a whole number >= 1, got {self.jobs!r}")
         bad = {k: v for k, v in {**self.quotas, **self.train_quotas}.items() if not v > 0}
         if bad:
             raise ValueError(f"quotas must be > 0 minutes, got {bad}")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -32,12 +34,29 @@ class PackageStore:
             return tree
         if package in self.failed:
             return None
-        reason = self._fetch(package) if self.fetch else f"not in {self.root} and fetching is off"
+        if not self.fetch:
+            reason: str | None = f"not in {self.root} and fetching is off"
+        else:
+            with self._lock():  # builds side by side (``--jobs``) fetch a package once, one at a time
+                reason = None if (tree / ".unpacked").is_file() else self._fetch(package)
         if reason:
             self.failed[package] = reason
             logger.warning("package %s unavailable: %s", package, reason)
             return None
         return tree
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Hold an exclusive lock on ``root`` (a ``flock`` on ``root/.lock``) for the block."""
+        import fcntl  # POSIX only, like apt-get and dpkg-deb
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _fetch(self, package: str) -> str | None:
         """Download and unpack ``package``; returns why it failed, or ``None``."""

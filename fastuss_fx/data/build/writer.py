@@ -164,6 +164,18 @@ class CorpusWriter:
                 written += 1
         return written
 
+    def absorb(self, other: CorpusWriter) -> None:
+        """Take over the clips of ``other``, a writer of the same corpus that ran other sources."""
+        if other.out != self.out:
+            raise ValueError(f"cannot absorb clips of {other.out} into {self.out}: another corpus folder")
+        shared = {source for source, _ in other.seconds} & {source for source, _ in self.seconds}
+        if shared:
+            raise ValueError(f"both writers hold clips of {', '.join(sorted(shared))}")
+        self.rows += other.rows
+        self.seconds.update(other.seconds)
+        self._split_seconds.update(other._split_seconds)
+        self._names.update(other._names)
+
     def summary(self) -> dict[str, dict[str, float]]:
         """Minutes per role and source: ``{role: {source: minutes}}``."""
         table: dict[str, dict[str, float]] = defaultdict(dict)
