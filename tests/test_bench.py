@@ -52,9 +52,9 @@ def test_bench_train_json_rows(capsys):
     ]
     assert main(args) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [(r["name"], r["path"], r["precision"]) for r in rows] == [
-        ("tiny-causal", "train", "fp32"),
-        ("tiny-causal", "train", "bf16"),
+    assert [(r["name"], r["path"], r["precision"], r["processes"]) for r in rows] == [
+        ("tiny-causal", "train", "fp32", 1),
+        ("tiny-causal", "train", "bf16", 1),
     ]
     for row in rows:
         assert {
@@ -82,3 +82,17 @@ def test_train_step_flops_leave_out_the_fft_transforms():
     config = load_variant("tiny-causal")
     modules = count_macs(config, 3, 4800).modules
     assert step_flops(config, 2, 4800) == 6 * 2 * (sum(modules.values()) - modules["stft"] - modules["istft"])
+
+
+def test_bench_train_data_parallel_rows(capsys):
+    """Two gloo processes of one thread each, batch split between them, beside one process of two
+    threads; two alternating rounds."""
+    args = ["bench", "--train", "tiny-causal", "--train-steps", "1", "--train-batch", "2", "--train-seconds", "0.2"]
+    args += ["--threads", "2", "--train-processes", "1", "2", "--train-rounds", "2"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "procs" in out and "data-parallel" in out
+    lines = [line.split() for line in out.splitlines() if line.startswith("tiny-causal")]
+    assert [(line[3], line[4], line[5]) for line in lines] == [("2", "1", "2x0.2s"), ("2", "2", "2x0.2s")]
+    assert main(args[:-5] + ["--train-processes", "3"]) == 2
+    assert "3 processes must split 2 threads and a batch of 2 evenly" in capsys.readouterr().err

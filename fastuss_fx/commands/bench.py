@@ -53,6 +53,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--train-steps", type=int, default=3, help="timed training steps per row (default: %(default)s)"
     )
+    parser.add_argument(
+        "--train-processes",
+        type=int,
+        nargs="+",
+        default=[1],
+        metavar="N",
+        help="data-parallel processes sharing --threads and the batch, one row per N (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--train-rounds",
+        type=int,
+        default=1,
+        help="alternating rounds over the training rows; each row keeps its median (default: %(default)s)",
+    )
     parser.add_argument("--train-batch", type=int, default=4, help="training batch size (default: %(default)s)")
     parser.add_argument("--train-seconds", type=float, default=2.0, help="training crop seconds (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print a JSON list of rows")
@@ -87,11 +101,18 @@ def run_train(args: argparse.Namespace) -> int:
     from fastuss_fx.train.speed import format_train_rows
     from fastuss_fx.train.speed import run_train as bench
 
-    if args.train_steps < 1 or args.train_batch < 1 or args.train_seconds <= 0:
-        raise ValueError("--train-steps, --train-batch and --train-seconds must be positive")
+    if args.train_steps < 1 or args.train_batch < 1 or args.train_seconds <= 0 or args.train_rounds < 1:
+        raise ValueError("--train-steps, --train-batch, --train-seconds and --train-rounds must be positive")
     variants = args.train or ["fastuss-causal", "fastuss-8.3g"]
     rows = bench(
-        variants, args.threads or 2, tuple(args.train_precision), args.train_steps, args.train_batch, args.train_seconds
+        variants,
+        args.threads or 2,
+        tuple(args.train_precision),
+        args.train_steps,
+        args.train_batch,
+        args.train_seconds,
+        tuple(args.train_processes),
+        args.train_rounds,
     )
     print(json.dumps([r.as_dict() for r in rows], indent=2) if args.json else format_train_rows(rows))
     return 0

@@ -98,7 +98,8 @@ class TrainConfig:
     """CPU threads for torch (0 = torch's default)."""
     compile: str = ""
     """``torch.compile`` the training forward with this backend (``inductor``: ~1.3x per causal step on
-    2 CPU cores after a one-off compile of 5-15 min; needs gcc); empty = eager. One process only."""
+    2 CPU cores after a one-off compile of 5-15 min; needs gcc); empty = eager. With several processes
+    (torchrun) DDP wraps the compiled forward."""
     teacher: str | None = None
     """Distil from this model (``.safetensors`` or ``.pt``) as well as from the true targets."""
     distill_weight: float = 0.5

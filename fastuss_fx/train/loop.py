@@ -154,6 +154,18 @@ def train_step(
     return float(loss.detach()), grad_norm, applied
 
 
+class SeparateIds(torch.nn.Module):
+    """``model.separate_ids`` as a module's forward: what ``torch.compile`` (and, with several
+    processes, DDP around it) runs in a training step."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, mix: torch.Tensor, kinds: torch.Tensor, occurrences: torch.Tensor) -> torch.Tensor:
+        return cast(Any, self.model).separate_ids(mix, kinds, occurrences)
+
+
 def prepare_model(cfg: TrainConfig, state: dict[str, Any] | None, model: torch.nn.Module | None) -> torch.nn.Module:
     """The model to train: from the checkpoint, ``--init`` weights, the given module, or a fresh variant."""
     if model is None:
@@ -243,8 +255,6 @@ def _train(
     budget: TimeBudget,
     signals: StopSignals,
 ) -> dict[str, Any]:
-    if cfg.compile and context.distributed:
-        raise ValueError("compile runs in one process only (DDP wraps the model's own forward)")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device, out = context.device, cfg.run_dir
@@ -273,14 +283,18 @@ def _train(
         ckpt.restore_rng(state["rng"])
         logger.info("resuming %s at step %d", last, step)
     schedule.begin(step)
+    # compiled, the step runs ``separate_ids`` (tensors in, no prompt strings); DDP then wraps that
+    # forward, not the model's, so its hooks see the compiled call (train_step takes prompt_ids from raw)
+    forward: Callable[..., torch.Tensor] | None = SeparateIds(raw) if cfg.compile else None
     if context.distributed:
-        model = DistributedDataParallel(
-            raw,
+        ddp = DistributedDataParallel(
+            forward or raw,
             device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=cfg.find_unused_parameters,
         )
+        forward, model = (ddp, raw) if cfg.compile else (None, ddp)
     ema = EMA(raw, cfg.ema_decay) if cfg.ema_decay > 0 else None  # after DDP's broadcast: every rank starts alike
-    forward = torch.compile(cast(Any, raw).separate_ids, backend=cfg.compile) if cfg.compile else None  # valid: eager
+    forward = torch.compile(forward, backend=cfg.compile) if forward is not None else None  # validation: eager
     if ema is not None and state is not None and state.get("ema"):
         ema.load_state_dict(state["ema"])
     teacher = None

@@ -1,7 +1,9 @@
 """Training throughput on the reference workload: audio-seconds per second and share of matmul peak.
 
 The workload is one ``train_step`` of the training loop (forward, PIT loss, backward, gradient
-clipping, AdamW) on a batch of crops with prompts ``speech, sfx, musicbg``. Achieved GFLOP/s
+clipping, AdamW) on a batch of crops with prompts ``speech, sfx, musicbg``; with ``processes > 1``
+the batch and the threads are split among that many data-parallel processes (DDP over gloo, as
+``torchrun`` runs the trainer), which average their gradients every step. Achieved GFLOP/s
 count the model's useful products (``model.macs``: forward MACs, x3 for forward + backward,
 x2 flops per MAC) without the (i)STFT, which training runs as FFTs; the peak is a torch matmul
 with the same threads and precision, measured in the same run. Prints figures; asserts nothing.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 
@@ -30,6 +33,7 @@ class TrainBenchRow:
     gflops: float  # achieved: useful flops of a step / its time
     peak_gflops: float  # torch matmul, same threads and precision
     path: str = "train"
+    processes: int = 1  # data-parallel processes sharing ``threads`` and ``batch_size``
 
     @property
     def audio_seconds_per_second(self) -> float:
@@ -82,8 +86,49 @@ def bench_train(
     crop_seconds: float = 2.0,
     peak: float | None = None,
     seed: int = 0,
+    processes: int = 1,
 ) -> TrainBenchRow:
-    """Time ``steps`` training steps (after one untimed step) of ``variant`` on noise mixtures."""
+    """Time ``steps`` training steps (after one untimed step) of ``variant`` on noise mixtures.
+
+    ``processes > 1``: data-parallel processes of ``threads // processes`` threads, each
+    stepping ``batch_size // processes`` mixtures; both must divide evenly.
+    """
+    from fastuss_fx.config import load_variant
+
+    if processes < 1 or threads % processes or batch_size % processes:
+        raise ValueError(f"{processes} processes must split {threads} threads and a batch of {batch_size} evenly")
+    share = (variant, threads // processes, precision, steps, batch_size // processes, crop_seconds, seed)
+    seconds = step_seconds(*share) if processes == 1 else _data_parallel_step_seconds(processes, share)
+    config = load_variant(variant)
+    if peak is None:
+        peak = torch_matmul_peak_gflops(threads, precision)
+    n = round(crop_seconds * config.stft.sample_rate)
+    return TrainBenchRow(
+        variant,
+        threads,
+        precision,
+        batch_size,
+        crop_seconds,
+        seconds,
+        step_flops(config, batch_size, n) / seconds / 1e9,
+        peak,
+        processes=processes,
+    )
+
+
+def step_seconds(
+    variant: str,
+    threads: int,
+    precision: str,
+    steps: int,
+    batch_size: int,
+    crop_seconds: float,
+    seed: int,
+    *,
+    data_parallel: bool = False,
+) -> float:
+    """Seconds per training step in this process (``data_parallel``: the model in DDP, in the
+    process group this process has joined)."""
     from fastuss_fx.config import load_variant
     from fastuss_fx.data.dataset import Batch
     from fastuss_fx.model import TUSS
@@ -96,31 +141,54 @@ def bench_train(
     try:
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            model = TUSS(config).train()
+            model: torch.nn.Module = TUSS(config).train()
             n = round(crop_seconds * config.stft.sample_rate)
             targets = 0.1 * torch.randn(batch_size, len(PROMPTS), n)
         batch = Batch(targets.sum(1), targets, [list(PROMPTS)] * batch_size)
         cfg = TrainConfig(variant=variant, batch_size=batch_size, precision=precision, threads=threads)
         optimizer = make_optimizer(model, cfg)
+        if data_parallel:
+            from torch.nn.parallel import DistributedDataParallel
+
+            model = DistributedDataParallel(model, find_unused_parameters=cfg.find_unused_parameters)
         train_step(model, None, batch, optimizer, cfg)  # warm-up (allocations)
         start = time.perf_counter()
         for _ in range(steps):
             train_step(model, None, batch, optimizer, cfg)
-        seconds = (time.perf_counter() - start) / steps
+        return (time.perf_counter() - start) / steps
     finally:
         torch.set_num_threads(previous)
-    if peak is None:
-        peak = torch_matmul_peak_gflops(threads, precision)
-    return TrainBenchRow(
-        variant,
-        threads,
-        precision,
-        batch_size,
-        crop_seconds,
-        seconds,
-        step_flops(config, batch_size, n) / seconds / 1e9,
-        peak,
-    )
+
+
+def _data_parallel_step_seconds(processes: int, share: tuple) -> float:
+    """``step_seconds`` of rank 0 when ``processes`` ranks step together (they wait for each other
+    in every gradient average, so rank 0's time is the step time of all)."""
+    import tempfile
+
+    import torch.multiprocessing as mp
+
+    context = mp.get_context("spawn")
+    results = context.SimpleQueue()
+    with tempfile.TemporaryDirectory(prefix="fastuss-bench-") as tmp:
+        mp.start_processes(
+            _rank_step_seconds,
+            args=(processes, f"file://{tmp}/rendezvous", results, share),
+            nprocs=processes,
+            start_method="spawn",
+        )
+    return float(results.get())
+
+
+def _rank_step_seconds(rank: int, processes: int, rendezvous: str, results: Any, share: tuple) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=rendezvous, rank=rank, world_size=processes)
+    try:
+        seconds = step_seconds(*share, data_parallel=True)
+        if rank == 0:
+            results.put(seconds)
+    finally:
+        dist.destroy_process_group()
 
 
 def run_train(
@@ -130,27 +198,45 @@ def run_train(
     steps: int = 3,
     batch_size: int = 4,
     crop_seconds: float = 2.0,
+    processes: tuple[int, ...] = (1,),
+    rounds: int = 1,
 ) -> list[TrainBenchRow]:
-    """Rows for every variant and precision; the peak is measured once per precision."""
+    """Rows for every variant, precision and process count; the peak is measured once per precision.
+
+    With ``rounds > 1`` every configuration is timed once per round, the rounds alternating (so a
+    machine that slows down slows all rows alike), and each row keeps its median step time.
+    """
+    import statistics
+
     peaks = {p: torch_matmul_peak_gflops(threads, p) for p in precisions}
-    return [bench_train(v, threads, p, steps, batch_size, crop_seconds, peaks[p]) for v in variants for p in precisions]
+    configs = [(v, p, k) for v in variants for p in precisions for k in processes]
+    timed: dict[tuple[str, str, int], list[TrainBenchRow]] = {c: [] for c in configs}
+    for _ in range(max(1, rounds)):
+        for v, p, k in configs:
+            timed[v, p, k].append(bench_train(v, threads, p, steps, batch_size, crop_seconds, peaks[p], processes=k))
+    rows = []
+    for rounds_of_config in timed.values():
+        median = statistics.median(r.s_per_step for r in rounds_of_config)
+        rows.append(min(rounds_of_config, key=lambda r: abs(r.s_per_step - median)))
+    return rows
 
 
 def format_train_rows(rows: list[TrainBenchRow]) -> str:
     head = (
-        f"{'variant':<16}{'path':<7}{'precision':>10}{'threads':>8}{'batch':>7}{'s/step':>8}{'audio-s/s':>11}"
+        f"{'variant':<16}{'path':<7}{'precision':>10}{'threads':>8}{'procs':>6}{'batch':>7}{'s/step':>8}{'audio-s/s':>11}"
         f"{'GFLOP/s':>9}{'peak':>8}{'of peak':>9}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
-            f"{r.name:<16}{r.path:<7}{r.precision:>10}{r.threads:>8}{f'{r.batch_size}x{r.crop_seconds:g}s':>7}{r.s_per_step:>8.2f}"
+            f"{r.name:<16}{r.path:<7}{r.precision:>10}{r.threads:>8}{r.processes:>6}{f'{r.batch_size}x{r.crop_seconds:g}s':>7}{r.s_per_step:>8.2f}"
             f"{r.audio_seconds_per_second:>11.2f}{r.gflops:>9.1f}{r.peak_gflops:>8.1f}{100 * r.peak_fraction:>8.1f}%"
         )
     lines.append(
         "one step = forward + PIT loss + backward + clip + AdamW, prompts speech/sfx/musicbg; GFLOP/s = 6 x model MACs"
     )
-    lines.append("(without the (i)STFT) / step time; peak = torch matmul, same threads and precision, same run.")
+    lines.append("(without the (i)STFT) / step time; peak = torch matmul, same threads and precision, same run;")
+    lines.append("procs > 1: data-parallel processes (DDP, gloo) sharing the threads and the batch.")
     return "\n".join(lines)
 
 

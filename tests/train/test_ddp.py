@@ -5,10 +5,15 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from fastuss_fx.train.checkpoint import load_checkpoint
 
 
-def test_two_process_gloo_training(corpus, tmp_path):
+@pytest.mark.parametrize("compile_backend", ["", "eager"])
+def test_two_process_gloo_training(corpus, tmp_path, compile_backend):
+    """Eager, and compiled (DDP then wraps the compiled forward): the ranks see different mixtures,
+    so they end with the same weights only if their gradients were averaged."""
     out = tmp_path / "ddp"
     command = [
         sys.executable,
@@ -48,6 +53,8 @@ def test_two_process_gloo_training(corpus, tmp_path):
         "0.25",
         "--mix-max-sources",
         "2",
+        "--compile",
+        compile_backend,
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)

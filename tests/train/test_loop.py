@@ -266,16 +266,6 @@ def test_compiled_forward_trains_like_eager(corpus, tmp_path):
     np.testing.assert_allclose(losses["eager"], losses[""], rtol=1e-4, atol=1e-4)
 
 
-def test_compile_is_refused_with_several_processes(tmp_path):
-    from fastuss_fx.train.loop import _train
-    from fastuss_fx.train.stop import StopSignals
-
-    cfg = TrainConfig(compile="eager", out=str(tmp_path / "run"), data=str(tmp_path))
-    with pytest.raises(ValueError, match="one process"):
-        _train(cfg, Context(0, 2, torch.device("cpu")), fresh_model(), TimeBudget(0.0), StopSignals())
-    assert not (tmp_path / "run").exists()
-
-
 def test_init_of_another_variant_warm_starts_the_named_variant(corpus, tmp_path, monkeypatch):
     torch.manual_seed(3)
     causal = TUSS(load_variant("tiny-causal"))
