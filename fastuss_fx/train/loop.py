@@ -283,18 +283,18 @@ def _train(
         ckpt.restore_rng(state["rng"])
         logger.info("resuming %s at step %d", last, step)
     schedule.begin(step)
-    # compiled, the step runs ``separate_ids`` (tensors in, no prompt strings); DDP then wraps that
-    # forward, not the model's, so its hooks see the compiled call (train_step takes prompt_ids from raw)
-    forward: Callable[..., torch.Tensor] | None = SeparateIds(raw) if cfg.compile else None
+    # compiled, a step calls ``separate_ids`` (tensors in, no prompt strings) through a module of its own;
+    # DDP wraps whatever a step calls, so its hooks see that call (train_step takes prompt_ids from raw)
+    stepped: torch.nn.Module = SeparateIds(raw) if cfg.compile else raw
     if context.distributed:
-        ddp = DistributedDataParallel(
-            forward or raw,
+        stepped = DistributedDataParallel(
+            stepped,
             device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=cfg.find_unused_parameters,
         )
-        forward, model = (ddp, raw) if cfg.compile else (None, ddp)
+    model = raw if cfg.compile else stepped
+    forward = torch.compile(stepped, backend=cfg.compile) if cfg.compile else None  # validation: eager
     ema = EMA(raw, cfg.ema_decay) if cfg.ema_decay > 0 else None  # after DDP's broadcast: every rank starts alike
-    forward = torch.compile(forward, backend=cfg.compile) if forward is not None else None  # validation: eager
     if ema is not None and state is not None and state.get("ema"):
         ema.load_state_dict(state["ema"])
     teacher = None
