@@ -396,8 +396,13 @@ def _train(
         seconds = time.perf_counter() - tic
         budget.observe_eval(seconds)
         evaluated_at, evaluated_clock = step, budget.elapsed()
+        # every rank evaluates together, so the ranks can compare weights here (logged: drift shows early)
+        sync = {"ranks_in_sync": distributed.in_sync(raw, context)} if context.distributed else {}
+        if sync and not sync["ranks_in_sync"]:
+            logger.warning("step %d: the ranks' weights differ", step)
         log.write(
             step=step,
+            **sync,
             val_loss=val_loss,
             val_tasks=per_task,
             val_si_sdri=si_sdri,
