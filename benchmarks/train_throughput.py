@@ -84,6 +84,12 @@ def worker(args: argparse.Namespace) -> None:
     options = json.loads(args.options)
     cfg = TrainConfig(variant=args.variant, batch_size=data["mixture"].shape[1], lr=args.lr, **options)
     optimizer = make_optimizer(model, cfg)
+    extra = ()  # the reference trainer's train_step has no ``forward`` argument
+    if getattr(cfg, "compile", ""):
+        from fastuss_fx.train.loop import step_callables
+
+        model, forward = step_callables(model, cfg, torch.device("cpu"), data_parallel=False)
+        extra = (forward,)
     prompts = [list(PROMPTS)] * data["mixture"].shape[1]
     step = 0
     import fastuss_fx
@@ -97,7 +103,7 @@ def worker(args: argparse.Namespace) -> None:
                 i = step % n_train
                 batch = Batch(data["mixture"][i], data["targets"][i], prompts)
                 start = time.perf_counter()
-                loss, _, _ = train_step(model, None, batch, optimizer, cfg)
+                loss, _, _ = train_step(model, None, batch, optimizer, cfg, *extra)
                 times.append(time.perf_counter() - start)
                 losses.append(loss)
                 step += 1
@@ -184,7 +190,7 @@ def compare(variant: str, ref_tree: Path, batches: Path, args: argparse.Namespac
     ]
     print(f"  {variant}: " + ", ".join(f"{t.name} = {t.package}" for t in trainers), file=sys.stderr, flush=True)
     try:
-        for trainer in trainers:  # first steps (allocation, one-off set-up) are not timed
+        for trainer in trainers:  # first steps (allocation, one-off set-up, compiling) are not timed
             trainer.run(1)
             trainer.times, trainer.losses = [], []
         rounds = -(-args.steps // args.round_steps)

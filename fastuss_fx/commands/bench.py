@@ -67,6 +67,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=1,
         help="alternating rounds over the training rows; each row keeps its median (default: %(default)s)",
     )
+    parser.add_argument(
+        "--train-compile",
+        default="",
+        metavar="BACKEND",
+        help="torch.compile the training forward with this backend, as `fastuss train --compile` (default: eager)",
+    )
+    parser.add_argument(
+        "--train-reference",
+        default=None,
+        metavar="COMMIT",
+        help="also time the trainer of this commit (fp32, eager, one process; needs the git history) and print "
+        "each row's ratio to it, rounds alternating (e.g. 0ed1e96, the baseline of issue 12)",
+    )
     parser.add_argument("--train-batch", type=int, default=4, help="training batch size (default: %(default)s)")
     parser.add_argument("--train-seconds", type=float, default=2.0, help="training crop seconds (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print a JSON list of rows")
@@ -113,6 +126,8 @@ def run_train(args: argparse.Namespace) -> int:
         args.train_seconds,
         tuple(args.train_processes),
         args.train_rounds,
+        args.train_compile,
+        args.train_reference,
     )
     print(json.dumps([r.as_dict() for r in rows], indent=2) if args.json else format_train_rows(rows))
     return 0

@@ -140,6 +140,13 @@ class SelfAttention(nn.Module):
 
     def _attend(self, q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None = None) -> Tensor:
         if self.use_sdpa or self.training:
+            if q.device.type == "cpu" and q.dtype == torch.bfloat16:
+                # bf16 autocast on CPU: the fused kernel is slow in bf16 at these head dims (backward
+                # ~4x float32's), while the projections around it gain; so attention stays float32
+                mask = None if bias is None else bias.float()
+                with torch.autocast("cpu", enabled=False):
+                    y = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask)
+                return y.to(q.dtype)
             return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
         scores = (q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim)
         if bias is not None:

@@ -93,7 +93,9 @@ class TrainConfig:
     device: str = "auto"
     """``auto`` (CUDA if present), ``cpu``, ``cuda``, ``cuda:1``..."""
     precision: str = "auto"
-    """``auto`` = bf16 autocast on CUDA, float32 on CPU; or ``bf16`` / ``fp32``."""
+    """``auto`` = bf16 autocast on CUDA, float32 on CPU; or ``bf16`` / ``fp32``. On a CPU with bf16
+    instructions (AVX512-BF16, AMX), ``bf16`` with ``compile`` is ~1.7x faster per step (attention
+    stays float32); validation on CPU always runs in float32."""
     threads: int = 0
     """CPU threads for torch (0 = torch's default)."""
     compile: str = ""

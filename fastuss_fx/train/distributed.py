@@ -66,6 +66,15 @@ def all_sum(values: list[float], context: Context) -> list[float]:
     return tensor.tolist()
 
 
+def from_main(value: float, context: Context) -> float:
+    """Rank 0's ``value`` on every rank (identity for one process)."""
+    if not context.distributed:
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64, device=context.device)
+    dist.broadcast(tensor, src=0)
+    return float(tensor)
+
+
 def in_sync(model: torch.nn.Module, context: Context) -> bool:
     """Whether every rank holds the same parameters (compares a checksum across ranks)."""
     if not context.distributed:

@@ -3,14 +3,15 @@
 Data: dynamic mixtures from ``data.dataset.MixtureStream`` (batch ``i`` depends only on the
 seed and ``i``). Optimisation: AdamW, warm-up then a decay over the run's horizon (``steps`` or
 ``time_budget``; ``train.schedule``), gradient clipping, an EMA of the weights (``train.ema``),
-bf16 autocast on CUDA and float32 on CPU. Validation (the ``valid`` split) scores the EMA
+bf16 autocast on CUDA (on CPU on request). Validation (the ``valid`` split) scores the EMA
 weights; the ``keep_best`` best are kept in ``out/best/`` and averaged at the end into
 ``out/averaged.pt`` (+ ``.safetensors``); the last EMA goes to ``out/ema.safetensors``.
 ``out/last.pt`` (atomic) captures everything needed to continue exactly (bit for bit on CPU):
 every ``checkpoint_every`` steps, at the end, and when SIGTERM/SIGINT stops the run
 (``train.stop``). With a time budget the run stops stepping early enough to finish all of
 that in time. Under ``torchrun`` each rank draws its own batches and DDP averages the
-gradients; rank 0 logs and writes files.
+gradients; the learning rate follows rank 0's clock, all ranks agree when to evaluate and stop,
+and rank 0 logs and writes files.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def validate(
     precision: str,
     interrupted: Callable[[], bool] | None = None,
 ) -> tuple[float, dict[str, float], dict[str, float | None]] | None:
-    """Score ``model`` on the validation set (ranks share the batches).
+    """Score ``model`` on the validation set (ranks share the batches); on CPU in float32 whatever
+    the training precision, as the exported model runs.
 
     Returns:
         the mean PIT loss (dB) overall and per task, and per task the mean SI-SDRi (dB) of its
@@ -93,6 +95,8 @@ def validate(
     """
     was_training = model.training
     model.eval()
+    if context.device.type == "cpu":
+        precision = "fp32"
     names = sorted({b.name for b in batches})
     sums = [0.0] * (4 * len(names))  # per task: loss * examples, examples, SI-SDRi sum, main sources
     try:
@@ -164,6 +168,27 @@ class SeparateIds(torch.nn.Module):
 
     def forward(self, mix: torch.Tensor, kinds: torch.Tensor, occurrences: torch.Tensor) -> torch.Tensor:
         return cast(Any, self.model).separate_ids(mix, kinds, occurrences)
+
+
+def step_callables(
+    raw: torch.nn.Module, cfg: TrainConfig, device: torch.device, data_parallel: bool
+) -> tuple[torch.nn.Module, Callable[..., torch.Tensor] | None]:
+    """What ``train_step`` is given: the model and, with ``cfg.compile``, the compiled forward.
+
+    Compiled, a step calls ``separate_ids`` (tensors in, no prompt strings) through a module of its
+    own; DDP (``data_parallel``) wraps whatever a step calls, so its hooks see that call
+    (``train_step`` takes ``prompt_ids`` from ``raw``).
+    """
+    stepped: torch.nn.Module = SeparateIds(raw) if cfg.compile else raw
+    if data_parallel:
+        stepped = DistributedDataParallel(
+            stepped,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=cfg.find_unused_parameters,
+        )
+    if not cfg.compile:
+        return stepped, None
+    return raw, torch.compile(stepped, backend=cfg.compile)
 
 
 def prepare_model(cfg: TrainConfig, state: dict[str, Any] | None, model: torch.nn.Module | None) -> torch.nn.Module:
@@ -283,17 +308,7 @@ def _train(
         ckpt.restore_rng(state["rng"])
         logger.info("resuming %s at step %d", last, step)
     schedule.begin(step)
-    # compiled, a step calls ``separate_ids`` (tensors in, no prompt strings) through a module of its own;
-    # DDP wraps whatever a step calls, so its hooks see that call (train_step takes prompt_ids from raw)
-    stepped: torch.nn.Module = SeparateIds(raw) if cfg.compile else raw
-    if context.distributed:
-        stepped = DistributedDataParallel(
-            stepped,
-            device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=cfg.find_unused_parameters,
-        )
-    model = raw if cfg.compile else stepped
-    forward = torch.compile(stepped, backend=cfg.compile) if cfg.compile else None  # validation: eager
+    model, forward = step_callables(raw, cfg, device, context.distributed)  # validation: eager ``raw``
     ema = EMA(raw, cfg.ema_decay) if cfg.ema_decay > 0 else None  # after DDP's broadcast: every rank starts alike
     if ema is not None and state is not None and state.get("ema"):
         ema.load_state_dict(state["ema"])
@@ -444,7 +459,8 @@ def _train(
         while (stopped := stop_reason()) is None:
             started = time.perf_counter()
             batch = next(batches).to(device)
-            lr = schedule(step, budget.elapsed(), plateau.scale)
+            # rank 0's clock: the ranks' clocks differ by their start times, and so would their rates
+            lr = schedule(step, distributed.from_main(budget.elapsed(), context), plateau.scale)
             for group in optimizer.param_groups:
                 group["lr"] = lr
 

@@ -6,18 +6,30 @@ the batch and the threads are split among that many data-parallel processes (DDP
 ``torchrun`` runs the trainer), which average their gradients every step. Achieved GFLOP/s
 count the model's useful products (``model.macs``: forward MACs, x3 for forward + backward,
 x2 flops per MAC) without the (i)STFT, which training runs as FFTs; the peak is a torch matmul
-with the same threads and precision, measured in the same run. Prints figures; asserts nothing.
+with the same threads and precision, measured in the same run. ``compile`` times the compiled
+training forward, as ``fastuss train --compile`` runs it. ``reference`` (a commit) also times
+that commit's own trainer on the same workload, in a process that imports that commit's
+package, rounds alternating with the others, and gives every row its ratio to it. Prints
+figures; asserts nothing.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import subprocess
+import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import torch
 
 PROMPTS = ("speech", "sfx", "musicbg")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,6 +46,9 @@ class TrainBenchRow:
     peak_gflops: float  # torch matmul, same threads and precision
     path: str = "train"
     processes: int = 1  # data-parallel processes sharing ``threads`` and ``batch_size``
+    compile: str = ""  # torch.compile backend of the training forward; empty = eager
+    trainer: str = "checkout"  # or the reference commit whose trainer was timed
+    vs_reference: float | None = None  # audio-s/s over the reference trainer's, same variant and run
 
     @property
     def audio_seconds_per_second(self) -> float:
@@ -87,18 +102,23 @@ def bench_train(
     peak: float | None = None,
     seed: int = 0,
     processes: int = 1,
+    compile: str = "",
+    seconds: float | None = None,
 ) -> TrainBenchRow:
-    """Time ``steps`` training steps (after one untimed step) of ``variant`` on noise mixtures.
+    """Time ``steps`` training steps (after untimed warm-up steps) of ``variant`` on noise mixtures.
 
     ``processes > 1``: data-parallel processes of ``threads // processes`` threads, each
-    stepping ``batch_size // processes`` mixtures; both must divide evenly.
+    stepping ``batch_size // processes`` mixtures; both must divide evenly. ``compile``: a
+    ``torch.compile`` backend for the training forward (as ``fastuss train --compile``).
+    ``seconds``: a step time measured elsewhere (the row is only filled in).
     """
     from fastuss_fx.config import load_variant
 
     if processes < 1 or threads % processes or batch_size % processes:
         raise ValueError(f"{processes} processes must split {threads} threads and a batch of {batch_size} evenly")
-    share = (variant, threads // processes, precision, steps, batch_size // processes, crop_seconds, seed)
-    seconds = step_seconds(*share) if processes == 1 else _data_parallel_step_seconds(processes, share)
+    share = (variant, threads // processes, precision, steps, batch_size // processes, crop_seconds, seed, compile)
+    if seconds is None:
+        seconds = step_seconds(*share) if processes == 1 else _data_parallel_step_seconds(processes, share)
     config = load_variant(variant)
     if peak is None:
         peak = torch_matmul_peak_gflops(threads, precision)
@@ -113,6 +133,7 @@ def bench_train(
         step_flops(config, batch_size, n) / seconds / 1e9,
         peak,
         processes=processes,
+        compile=compile,
     )
 
 
@@ -124,11 +145,16 @@ def step_seconds(
     batch_size: int,
     crop_seconds: float,
     seed: int,
+    compile: str = "",
     *,
     data_parallel: bool = False,
 ) -> float:
     """Seconds per training step in this process (``data_parallel``: the model in DDP, in the
-    process group this process has joined)."""
+    process group this process has joined), set up as the trainer sets it up.
+
+    Eager and in one process this only uses the API the trainer had at commit 0ed1e96, so it
+    also times that trainer (``reference_step_seconds``).
+    """
     from fastuss_fx.config import load_variant
     from fastuss_fx.data.dataset import Batch
     from fastuss_fx.model import TUSS
@@ -146,15 +172,24 @@ def step_seconds(
             targets = 0.1 * torch.randn(batch_size, len(PROMPTS), n)
         batch = Batch(targets.sum(1), targets, [list(PROMPTS)] * batch_size)
         cfg = TrainConfig(variant=variant, batch_size=batch_size, precision=precision, threads=threads)
+        if compile:  # not a field of the 0ed1e96 config
+            cfg = replace(cfg, compile=compile)
         optimizer = make_optimizer(model, cfg)
-        if data_parallel:
-            from torch.nn.parallel import DistributedDataParallel
+        extra: tuple = ()  # the 0ed1e96 train_step has no ``forward`` argument
+        if compile or data_parallel:
+            from fastuss_fx.train.loop import step_callables
 
-            model = DistributedDataParallel(model, find_unused_parameters=cfg.find_unused_parameters)
-        train_step(model, None, batch, optimizer, cfg)  # warm-up (allocations)
+            model, forward = step_callables(model, cfg, torch.device("cpu"), data_parallel)
+            extra = (forward,) if forward is not None else ()
+
+        def step() -> None:
+            train_step(model, None, batch, optimizer, cfg, *extra)
+
+        for _ in range(2 if compile else 1):  # warm-up: allocations; compiling
+            step()
         start = time.perf_counter()
         for _ in range(steps):
-            train_step(model, None, batch, optimizer, cfg)
+            step()
         return (time.perf_counter() - start) / steps
     finally:
         torch.set_num_threads(previous)
@@ -191,6 +226,47 @@ def _rank_step_seconds(rank: int, processes: int, rendezvous: str, results: Any,
         dist.destroy_process_group()
 
 
+def reference_tree(ref: str, into: str) -> str:
+    """``fastuss_fx`` of commit ``ref`` written under ``into`` (``git archive`` of this checkout)."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        archive = subprocess.run(
+            ["git", "-C", str(root), "archive", ref, "fastuss_fx"], capture_output=True, check=True
+        ).stdout
+    except subprocess.CalledProcessError as error:
+        why = error.stderr.decode(errors="replace").strip()
+        raise ValueError(f"cannot read commit {ref!r} from the git history of {root}: {why}") from error
+    except OSError as error:
+        raise ValueError(f"cannot read commit {ref!r} (is git installed?): {error}") from error
+    subprocess.run(["tar", "-x", "-C", into], input=archive, check=True)
+    return into
+
+
+def reference_step_seconds(
+    tree: str, variant: str, threads: int, steps: int, batch_size: int, crop_seconds: float, seed: int
+) -> float:
+    """``step_seconds`` (fp32, eager, one process) of the trainer in ``tree``: this module's function
+    run in a process whose ``fastuss_fx`` is that tree's."""
+    code = (
+        "import json, runpy, sys, fastuss_fx; "
+        "assert fastuss_fx.__file__.startswith(sys.argv[3]), f'imported {fastuss_fx.__file__}'; "
+        "step_seconds = runpy.run_path(sys.argv[1])['step_seconds']; "
+        "print(json.dumps(step_seconds(*json.loads(sys.argv[2]))))"
+    )
+    share = [variant, threads, "fp32", steps, batch_size, crop_seconds, seed]
+    env = {**os.environ, "PYTHONPATH": tree, "OMP_NUM_THREADS": str(threads)}
+    done = subprocess.run(
+        [sys.executable, "-c", code, __file__, json.dumps(share), tree],
+        env=env,
+        cwd=tree,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode:
+        raise RuntimeError(f"the reference trainer in {tree} failed:\n{done.stderr[-2000:]}")
+    return float(done.stdout.strip().splitlines()[-1])
+
+
 def run_train(
     variants: list[str],
     threads: int = 2,
@@ -200,44 +276,85 @@ def run_train(
     crop_seconds: float = 2.0,
     processes: tuple[int, ...] = (1,),
     rounds: int = 1,
+    compile: str = "",
+    reference: str | None = None,
 ) -> list[TrainBenchRow]:
     """Rows for every variant, precision and process count; the peak is measured once per precision.
 
-    With ``rounds > 1`` every configuration is timed once per round, the rounds alternating (so a
-    machine that slows down slows all rows alike), and each row keeps its median step time.
+    ``reference``: also time the trainer of that commit (fp32, eager, one process, same threads and
+    workload) and give every row its ratio to it (``vs_reference``). With ``rounds > 1`` every
+    configuration is timed once per round, the rounds alternating and every other one reversed (so
+    a machine that slows down slows all rows alike), and each row keeps its median step time.
     """
     import statistics
+    import tempfile
 
-    peaks = {p: torch_matmul_peak_gflops(threads, p) for p in precisions}
-    configs = [(v, p, k) for v in variants for p in precisions for k in processes]
-    timed: dict[tuple[str, str, int], list[TrainBenchRow]] = {c: [] for c in configs}
-    for _ in range(max(1, rounds)):
-        for v, p, k in configs:
-            timed[v, p, k].append(bench_train(v, threads, p, steps, batch_size, crop_seconds, peaks[p], processes=k))
+    peaks = {p: torch_matmul_peak_gflops(threads, p) for p in {*precisions, "fp32"}}
+    configs = [(v, p, k, "") for v in variants for p in precisions for k in processes]
+    if reference:
+        configs = [(v, "fp32", 1, reference) for v in variants] + configs
+    timed: dict[tuple[str, str, int, str], list[TrainBenchRow]] = {c: [] for c in configs}
+    with tempfile.TemporaryDirectory(prefix="fastuss-reference-") as tree:
+        if reference:
+            reference_tree(reference, tree)
+        for round_ in range(max(1, rounds)):
+            for v, p, k, ref in configs if round_ % 2 == 0 else configs[::-1]:
+                if ref:
+                    seconds = reference_step_seconds(tree, v, threads, steps, batch_size, crop_seconds, 0)
+                    row = bench_train(v, threads, p, steps, batch_size, crop_seconds, peaks[p], seconds=seconds)
+                    row.trainer = ref
+                else:
+                    row = bench_train(v, threads, p, steps, batch_size, crop_seconds, peaks[p], 0, k, compile)
+                timed[v, p, k, ref].append(row)
+                logger.info(
+                    "round %d: %s, %s trainer, %s, %d process(es): %.2f s/step",
+                    round_ + 1,
+                    v,
+                    row.trainer,
+                    p,
+                    k,
+                    row.s_per_step,
+                )
     rows = []
     for rounds_of_config in timed.values():
         median = statistics.median(r.s_per_step for r in rounds_of_config)
         rows.append(min(rounds_of_config, key=lambda r: abs(r.s_per_step - median)))
+    base = {r.name: r.audio_seconds_per_second for r in rows if r.trainer != "checkout"}
+    for r in rows:
+        if r.name in base:
+            r.vs_reference = r.audio_seconds_per_second / base[r.name]
     return rows
 
 
 def format_train_rows(rows: list[TrainBenchRow]) -> str:
     head = (
-        f"{'variant':<16}{'path':<7}{'precision':>10}{'threads':>8}{'procs':>6}{'batch':>7}{'s/step':>8}{'audio-s/s':>11}"
-        f"{'GFLOP/s':>9}{'peak':>8}{'of peak':>9}"
+        f"{'variant':<16}{'trainer':<15}{'precision':>10}{'compile':>10}{'threads':>8}{'procs':>6}{'batch':>7}"
+        f"{'s/step':>8}{'audio-s/s':>11}{'GFLOP/s':>9}{'peak':>8}{'of peak':>9}{'vs ref':>8}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
+        ratio = f"{r.vs_reference:.2f}x" if r.vs_reference is not None else ""
         lines.append(
-            f"{r.name:<16}{r.path:<7}{r.precision:>10}{r.threads:>8}{r.processes:>6}{f'{r.batch_size}x{r.crop_seconds:g}s':>7}{r.s_per_step:>8.2f}"
-            f"{r.audio_seconds_per_second:>11.2f}{r.gflops:>9.1f}{r.peak_gflops:>8.1f}{100 * r.peak_fraction:>8.1f}%"
+            f"{r.name:<16}{r.trainer:<15}{r.precision:>10}{r.compile or '-':>10}{r.threads:>8}{r.processes:>6}"
+            f"{f'{r.batch_size}x{r.crop_seconds:g}s':>7}{r.s_per_step:>8.2f}{r.audio_seconds_per_second:>11.2f}"
+            f"{r.gflops:>9.1f}{r.peak_gflops:>8.1f}{100 * r.peak_fraction:>8.1f}%{ratio:>8}"
         )
     lines.append(
         "one step = forward + PIT loss + backward + clip + AdamW, prompts speech/sfx/musicbg; GFLOP/s = 6 x model MACs"
     )
     lines.append("(without the (i)STFT) / step time; peak = torch matmul, same threads and precision, same run;")
-    lines.append("procs > 1: data-parallel processes (DDP, gloo) sharing the threads and the batch.")
+    lines.append("procs > 1: data-parallel processes (DDP, gloo) sharing the threads and the batch;")
+    lines.append("vs ref: audio-s/s over the reference trainer's (same variant, rounds alternating in this run).")
     return "\n".join(lines)
 
 
-__all__ = ["TrainBenchRow", "bench_train", "run_train", "format_train_rows", "torch_matmul_peak_gflops", "step_flops"]
+__all__ = [
+    "TrainBenchRow",
+    "bench_train",
+    "run_train",
+    "reference_tree",
+    "reference_step_seconds",
+    "format_train_rows",
+    "torch_matmul_peak_gflops",
+    "step_flops",
+]

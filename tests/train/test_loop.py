@@ -22,7 +22,7 @@ from fastuss_fx.pretrained import shipped_weights_path
 from fastuss_fx.train.checkpoint import load_checkpoint
 from fastuss_fx.train.config import TrainConfig
 from fastuss_fx.train.distributed import Context
-from fastuss_fx.train.loop import prepare_model, train, validate
+from fastuss_fx.train.loop import make_optimizer, prepare_model, train, train_step, validate
 from fastuss_fx.train.stop import TimeBudget
 from fastuss_fx.weights import load_weights, save_weights
 
@@ -289,3 +289,21 @@ def test_init_of_another_variant_warm_starts_the_named_variant(corpus, tmp_path,
     assert same.config.name == "tiny-causal"
     with pytest.raises(FileNotFoundError, match="no weights are shipped for variant 'tiny'"):
         prepare_model(tiny_config(corpus, tmp_path / "z", init="shipped:tiny"), None, None)
+
+
+def test_cpu_validation_scores_in_float32_whatever_the_training_precision(corpus):
+    """Checkpoints are picked as users run them (float32 onnxruntime), even when training runs
+    in bf16 autocast; the training step itself does autocast."""
+    store = ClipStore.from_manifest(corpus)
+    valid = validation_batches(store, get_tasks(["denoise"]), replace(MIX, chunk_seconds=0.5), 2, batch_size=2)
+    model, cpu = fresh_model(), Context(0, 1, torch.device("cpu"))
+    assert validate(model, valid, cpu, "bf16") == validate(model, valid, cpu, "fp32")
+    batch = valid[0]
+    cfg = tiny_config(corpus, None, precision="bf16")
+    dtypes = []
+    model.register_forward_pre_hook(
+        lambda module, args: dtypes.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu"))
+    )
+    loss, grad_norm, applied = train_step(model, None, batch, make_optimizer(model, cfg), cfg)
+    assert dtypes == [torch.bfloat16]
+    assert applied and np.isfinite(loss) and grad_norm > 0
