@@ -10,7 +10,8 @@ number of audio-seconds (mean of the last rounds, and on held-out batches in eva
 
     .venv/bin/python benchmarks/train_throughput.py --variants fastuss-causal fastuss-8.3g
 
-The reference tree comes from ``git archive REF fastuss_fx`` (git state is not touched).
+The reference tree comes from ``git archive REF fastuss_fx`` (``speed.reference_tree``; git state is
+not touched).
 Data mixing is excluded from the timed steps (the trainer mixes in DataLoader workers).
 """
 
@@ -27,16 +28,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = ["speech", "sfx", "musicbg"]
-
-
-def extract(ref: str, into: Path) -> Path:
-    """``fastuss_fx`` of commit ``ref`` under ``into`` (via ``git archive``)."""
-    into.mkdir(parents=True, exist_ok=True)
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", ref, "fastuss_fx"], capture_output=True, check=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return into
 
 
 def make_batches(path: Path, data: str, n: int, batch_size: int, seconds: float, seed: int) -> None:
@@ -249,8 +240,13 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
+    sys.path.insert(0, str(ROOT))
+    from fastuss_fx.train.speed import reference_tree
+
     with tempfile.TemporaryDirectory() as tmp:
-        ref_tree = extract(args.ref, Path(tmp) / "ref")
+        ref_tree = Path(tmp) / "ref"
+        ref_tree.mkdir()
+        reference_tree(args.ref, str(ref_tree))
         batches = Path(tmp) / "batches.pt"
         n_batches = args.steps + 1 + args.held_out
         code = (

@@ -289,7 +289,7 @@ def run_train(
     import statistics
     import tempfile
 
-    peaks = {p: torch_matmul_peak_gflops(threads, p) for p in {*precisions, "fp32"}}
+    peaks = {p: torch_matmul_peak_gflops(threads, p) for p in {*precisions, *(("fp32",) if reference else ())}}
     configs = [(v, p, k, "") for v in variants for p in precisions for k in processes]
     if reference:
         configs = [(v, "fp32", 1, reference) for v in variants] + configs
