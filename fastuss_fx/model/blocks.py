@@ -153,10 +153,7 @@ class SelfAttention(nn.Module):
                     y = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask)
                 return y.to(q.dtype)
             return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-        scores = (q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim)
-        if bias is not None:
-            scores = scores + bias
-        return torch.softmax(scores, dim=-1) @ v
+        return _explicit_attention(q, k, v, bias)
 
     def forward(
         self, x: Tensor, positions: Tensor | None = None, state: list[Tensor] | None = None
@@ -214,7 +211,7 @@ class SelfAttention(nn.Module):
 
 def _explicit_attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None = None) -> Tensor:
     """softmax(q k^T / sqrt(E) + bias) v with the products in the inputs' dtype and the softmax in float32."""
-    scores = (q @ k.transpose(-1, -2)).float() * q.shape[-1] ** -0.5
+    scores = (q @ k.transpose(-1, -2)).float() / math.sqrt(q.shape[-1])
     if bias is not None:
         scores = scores + bias
     return torch.softmax(scores, dim=-1).to(v.dtype) @ v
