@@ -2,7 +2,9 @@
 
 ``App`` does the work of each route with checked inputs and answers plain dicts (or raises
 ``HTTPError``); ``app.Handler`` only parses requests and writes answers. Files are only ever
-looked up by id or by exact name in a listing, never joined from request text.
+looked up by id or by exact name in a listing, never joined from request text. What it holds is
+bounded: the newest ``max_uploads`` uploads, ``max_jobs`` jobs (each with its stems and at most
+``jobs.EXPORTS_PER_JOB`` exports) and ``max_processors`` processors; older ones are removed with their files.
 """
 
 from __future__ import annotations
@@ -11,23 +13,19 @@ import re
 import tempfile
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fastuss_fx.serve.jobs import JobQueue, mix_stems, read_checked
+from fastuss_fx.serve.errors import HTTPError, public_message
+from fastuss_fx.serve.jobs import Job, JobQueue, mix_stems, read_checked
+from fastuss_fx.serve.kept import Kept
 from fastuss_fx.serve.prompts import free_preset
 
+__all__ = ["App", "HTTPError", "ServeConfig", "list_folder", "static_files"]
+
 EXPORT_FORMATS = (".wav", ".flac")
-
-
-class HTTPError(Exception):
-    """An error answered as ``{"error": message}`` with ``status``."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass
@@ -39,12 +37,27 @@ class ServeConfig:
     host: str = "127.0.0.1"
     port: int = 8765
     token: str | None = None
+    allowed_hosts: tuple[str, ...] = field(default_factory=tuple)
+    """Host names answered besides 127.0.0.1, localhost, [::1] and ``host`` (``guard.own_hosts``)."""
     max_upload_bytes: int = 200 * 1024 * 1024
+    max_uploads: int = 10
+    """Uploads kept (most recently used); an older one is deleted unless a queued or running job reads it."""
+    max_jobs: int = 10
+    """Jobs kept (most recently used) with their stems and exports; queued and running jobs always stay."""
+    max_processors: int = 4
+    """Loaded ``FasTUSS`` processors kept for reuse."""
     idle_timeout: float = 60.0
     """Seconds a connection may wait on the client (a browser gone without closing its socket)."""
     engine: str = "onnx"
     model: str | None = None
     allow_untrained: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("max_uploads", "max_jobs", "max_processors"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"ServeConfig.{name} must be a positive integer, got {value!r}")
+        self.allowed_hosts = tuple(self.allowed_hosts)
 
 
 def static_files() -> dict[str, Any]:
@@ -74,13 +87,17 @@ class App:
         self.config = config
         self._own_work = config.work is None
         self.work = Path(config.work or tempfile.mkdtemp(prefix="fastuss-serve-")).resolve()
-        for sub in ("uploads", "exports", "presets"):
+        for sub in ("uploads", "presets"):
             (self.work / sub).mkdir(parents=True, exist_ok=True)
         self.jobs = JobQueue(
-            self.work, engine=config.engine, model=config.model, allow_untrained=config.allow_untrained
+            self.work,
+            engine=config.engine,
+            model=config.model,
+            allow_untrained=config.allow_untrained,
+            max_jobs=config.max_jobs,
+            max_processors=config.max_processors,
         )
-        self.uploads: dict[str, tuple[Path, str]] = {}
-        self.exports: dict[str, Path] = {}
+        self.uploads: Kept[str, tuple[Path, str]] = Kept(config.max_uploads, pinned=lambda up: self.jobs.reads(up[0]))
         self.saved_presets: dict[str, Path] = {}
         self.lock = threading.Lock()
         self._load_saved_presets()
@@ -184,9 +201,11 @@ class App:
             audio, rate = read_checked(path)
         except (ValueError, OSError) as err:
             path.unlink(missing_ok=True)
-            raise HTTPError(400, f"{name or 'the upload'}: {_plain(err, path, name)}") from None
+            raise HTTPError(400, f"{name or 'the upload'}: {public_message(err, {path: name or 'upload'})}") from None
         with self.lock:
-            self.uploads[file_id] = (path, name)
+            dropped = self.uploads.add(file_id, (path, name))
+        for old, _ in dropped:
+            old.unlink(missing_ok=True)
         return {
             "file": file_id,
             "name": name,
@@ -214,16 +233,16 @@ class App:
             try:
                 read_checked(source)
             except (ValueError, OSError) as err:
-                raise HTTPError(400, f"{name}: {_plain(err, source, name)}") from None
+                raise HTTPError(400, f"{name}: {public_message(err, {source: name})}") from None
         else:
             raise HTTPError(400, "give 'file' (an upload id) or 'pick' (a file name in the folder)")
         try:
             job = self.jobs.submit(source, label, preset, mode, name=preset_name)
         except ValueError as err:
-            raise HTTPError(400, str(err)) from None
+            raise HTTPError(400, public_message(err, {source: label})) from None
         return job.to_dict()
 
-    def job(self, job_id: str) -> Any:
+    def job(self, job_id: str) -> Job:
         try:
             return self.jobs.get(job_id)
         except KeyError:
@@ -252,7 +271,7 @@ class App:
         job, suffix = self._done_job(job_id), self._format(request)
         return {"files": [self._write_export(job, read_audio(job.stem_path(n))[0], n, suffix) for n in job.stems]}
 
-    def _done_job(self, job_id: str) -> Any:
+    def _done_job(self, job_id: str) -> Job:
         job = self.job(job_id)
         if job.state != "done":
             raise HTTPError(409, f"job {job_id} is {job.state}, not done")
@@ -265,19 +284,29 @@ class App:
             raise HTTPError(400, f"format must be one of {', '.join(f[1:] for f in EXPORT_FORMATS)}")
         return suffix
 
-    def _write_export(self, job: Any, audio: Any, what: str, suffix: str) -> dict[str, str]:
-        """Write with ``fastuss_fx.io`` at the input's rate and bit depth (float input to FLAC: 24-bit,
-        as ``fastuss separate`` does); the file name comes from the job, never from the request."""
-        from fastuss_fx.io import source_bit_depth, write_audio
+    def _write_export(self, job: Job, audio: Any, what: str, suffix: str) -> dict[str, str]:
+        """Write into the job's folder with ``fastuss_fx.io`` at the input's rate and bit depth (float
+        input to FLAC: 24-bit, as ``fastuss separate`` does); the name comes from the job, never the request."""
+        from fastuss_fx.io import write_audio
 
         name = f"{Path(job.label).stem or 'audio'}_{job.preset}_{what}_{uuid.uuid4().hex[:8]}{suffix}"
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
-        depth = source_bit_depth(job.source)
-        depth = "24" if depth == "32f" and suffix == ".flac" else depth
-        path = write_audio(self.work / "exports" / safe, audio, job.rate, depth)
+        depth = "24" if job.bit_depth == "32f" and suffix == ".flac" else job.bit_depth
+        (job.folder / "exports").mkdir(exist_ok=True)
+        path = write_audio(job.folder / "exports" / safe, audio, job.rate, depth)
         with self.lock:
-            self.exports[safe] = path
-        return {"url": f"/api/exports/{safe}", "name": safe}
+            dropped = job.exports.add(safe, path)
+        for old in dropped:
+            old.unlink(missing_ok=True)
+        return {"url": f"/api/jobs/{job.id}/exports/{safe}", "name": safe}
+
+    def export_file(self, job_id: str, name: str) -> Path:
+        """An export of a job by its exact name; 404 when there is none (or it was removed)."""
+        with self.lock:
+            path = self.job(job_id).exports.get(name)
+        if path is None:
+            raise HTTPError(404, "no such export")
+        return path
 
     def close(self) -> None:
         self.jobs.shutdown()
@@ -285,8 +314,3 @@ class App:
             import shutil
 
             shutil.rmtree(self.work, ignore_errors=True)
-
-
-def _plain(err: BaseException, path: Path, name: str) -> str:
-    """An error message without the server's own paths in it."""
-    return str(err).replace(str(path), name or "upload")

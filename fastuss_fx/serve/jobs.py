@@ -4,11 +4,12 @@ A job reads its input with ``fastuss_fx.io.read_audio``, runs ``FasTUSS.from_pre
 (the code path of ``fastuss stems``) and writes every stem, and the original, as WAV into its own
 folder under the work folder. Jobs run one at a time, in order; results are cached per
 (file hash, preset or prompts, mode, model, engine), so the same request twice reuses the first job.
+The queue keeps the ``max_jobs`` most recently used jobs (a job's folder, with its stems and exports,
+goes with it; queued and running jobs always stay) and ``max_processors`` processors.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import queue
 import shutil
@@ -21,9 +22,16 @@ from typing import Any
 import numpy as np
 
 from fastuss_fx.presets import Preset
+from fastuss_fx.pretrained import file_sha256
+from fastuss_fx.serve.errors import public_message
+from fastuss_fx.serve.kept import Kept
 from fastuss_fx.serve.prompts import preset_key
 
 logger = logging.getLogger(__name__)
+
+EXPORTS_PER_JOB = 16
+"""Export files kept per job (the newest; two rounds of "export all stems" of 8 stems)."""
+ACTIVE = ("queued", "running")
 
 
 class Cancelled(Exception):
@@ -50,6 +58,9 @@ class Job:
     model: str = ""
     prompts: list[str] = field(default_factory=list)
     preset_source: Any = ""
+    bit_depth: str = "32f"
+    """The input's bit depth (``fastuss_fx.io.source_bit_depth``), read when the job runs: exports keep it."""
+    exports: Kept[str, Path] = field(default_factory=lambda: Kept(EXPORTS_PER_JOB))
     cancel: threading.Event = field(default_factory=threading.Event)
 
     def to_dict(self) -> dict[str, Any]:
@@ -74,15 +85,6 @@ class Job:
         if self.state != "done" or (name not in self.stems and name != "original"):
             raise KeyError(name)
         return self.folder / f"{name}.wav"
-
-
-def file_hash(path: Path) -> str:
-    """SHA-256 of a file's bytes, hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_checked(path: Path) -> tuple[np.ndarray, float]:
@@ -113,17 +115,25 @@ class JobQueue:
         work: folder for job outputs (``work/jobs/<id>/``).
         engine, model, allow_untrained: passed to ``FasTUSS.from_preset`` for every job
             (``model=None`` keeps the preset's choice).
+        max_jobs: jobs kept (most recently used first); an older one is forgotten and its folder removed.
+        max_processors: ``FasTUSS`` processors kept for reuse (one per preset or prompt list and mode).
     """
 
     def __init__(
-        self, work: Path, engine: str = "onnx", model: str | None = None, allow_untrained: bool = False
+        self,
+        work: Path,
+        engine: str = "onnx",
+        model: str | None = None,
+        allow_untrained: bool = False,
+        max_jobs: int = 10,
+        max_processors: int = 4,
     ) -> None:
         self.folder = work / "jobs"
         self.folder.mkdir(parents=True, exist_ok=True)
         self.engine, self.model, self.allow_untrained = engine, model, allow_untrained
-        self._jobs: dict[str, Job] = {}
+        self._jobs: Kept[str, Job] = Kept(max_jobs, pinned=lambda job: job.state in ACTIVE)
         self._cache: dict[tuple[str, ...], str] = {}
-        self._processors: dict[tuple[str | Path, str | None], Any] = {}
+        self._processors: Kept[tuple[str, str | None], Any] = Kept(max_processors)
         self._lock = threading.Lock()
         self._plock = threading.Lock()
         self._queue: queue.Queue[Job | None] = queue.Queue()
@@ -137,15 +147,17 @@ class JobQueue:
 
         key = (preset_key(preset), mode)
         with self._plock:
-            if key in self._processors:
-                return self._processors[key]
+            kept = self._processors.get(key)
+            if kept is not None:
+                return kept
             overrides: dict[str, Any] = {"engine": self.engine, "allow_untrained": self.allow_untrained}
             if mode is not None:
                 overrides["mode"] = mode
             if self.model is not None:
                 overrides["model"] = self.model
-            self._processors[key] = FasTUSS.from_preset(preset, **overrides)
-            return self._processors[key]
+            processor = FasTUSS.from_preset(preset, **overrides)
+            self._processors.add(key, processor)  # a job holds its own reference to a dropped one
+            return processor
 
     def submit(
         self, source: Path, label: str, preset: str | Path | Preset, mode: str | None = None, name: str | None = None
@@ -156,7 +168,7 @@ class JobQueue:
         ``Preset`` (free prompts); ``name`` is what the page calls it.
         """
         processor = self.processor(preset, mode)  # bad preset/mode: ValueError now, not in the worker
-        key = (file_hash(source), preset_key(preset), processor.mode, processor.model_name, self.engine)
+        key = (file_sha256(source), preset_key(preset), processor.mode, processor.model_name, self.engine)
         with self._lock:
             cached = self._jobs.get(self._cache.get(key, ""))
             if cached is not None and cached.state in ("queued", "running", "done"):
@@ -173,7 +185,7 @@ class JobQueue:
                 prompts=list(processor.prompts),
                 preset_source=preset,
             )
-            self._jobs[job_id] = job
+            self._keep(job)
             self._cache[key] = job_id
         self._queue.put(job)
         return job
@@ -208,13 +220,32 @@ class JobQueue:
             write_audio(job.folder / f"{name}.wav", audio, rate)
         job.stems, job.progress, job.state = list(arrays), 1.0, "done"
         with self._lock:
-            self._jobs[job_id] = job
+            self._keep(job)
         return job
 
+    def _keep(self, job: Job) -> None:
+        """Add a job (lock held); forget the least recently used ones past ``max_jobs``, with their files."""
+        for old in self._jobs.add(job.id, job):
+            self._cache = {key: job_id for key, job_id in self._cache.items() if job_id != old.id}
+            shutil.rmtree(old.folder, ignore_errors=True)
+            logger.debug("forgot job %s (%s)", old.id, old.label)
+
     def get(self, job_id: str) -> Job:
-        """The job with this id; KeyError if there is none."""
+        """The job with this id; KeyError if there is none (or it was forgotten)."""
         with self._lock:
-            return self._jobs[job_id]
+            job = self._jobs.get(job_id)
+        if job is None:
+            raise KeyError(job_id)
+        return job
+
+    def reads(self, path: Path) -> bool:
+        """Whether a queued or running job reads ``path`` (so it must stay)."""
+        with self._lock:
+            return any(job.source == path and job.state in ACTIVE for job in self._jobs.values())
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._jobs)
 
     def cancel(self, job_id: str) -> Job:
         job = self.get(job_id)
@@ -248,7 +279,10 @@ class JobQueue:
             return
         job.state = "running"
         try:
+            from fastuss_fx.io import source_bit_depth
+
             audio, rate = read_checked(job.source)
+            job.bit_depth = source_bit_depth(job.source)
             job.rate, job.channels, job.seconds = rate, audio.shape[0], audio.shape[-1] / rate
             processor = self.processor(job.preset_source, job.mode)
 
@@ -260,7 +294,7 @@ class JobQueue:
             stems = processor.separate(audio, rate, progress=progress)
             if job.cancel.is_set():
                 raise Cancelled
-            job.folder.mkdir(parents=True)
+            job.folder.mkdir()  # not parents: after close() removed the work folder, nothing is made again
             write_audio(job.folder / "original.wav", audio, rate)
             for name, stem in stems.items():
                 write_audio(job.folder / f"{name}.wav", stem, rate)
@@ -270,7 +304,7 @@ class JobQueue:
             job.state = "cancelled"
             shutil.rmtree(job.folder, ignore_errors=True)
         except Exception as err:  # noqa: BLE001 -- any failure is reported to the page; the server keeps serving
-            logger.info("job %s failed: %s", job.id, err)
-            job.error = " ".join(str(err).split()) or type(err).__name__
+            logger.warning("job %s on %s failed", job.id, job.source, exc_info=True)  # the full story stays here
+            job.error = public_message(err, {job.source: job.label})  # the page gets no server paths
             job.state = "failed"
             shutil.rmtree(job.folder, ignore_errors=True)

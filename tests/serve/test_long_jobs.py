@@ -119,12 +119,15 @@ def test_clients_gone_mid_request_leave_nothing_behind(long_server, caplog):
     with caplog.at_level(logging.DEBUG, logger="fastuss_fx.serve"):
         # an upload cut short: the client sends half the bytes and closes; nothing is stored
         wav = write_audio(long_server.app.work / "half.wav", np.zeros((1, 8000), np.float32), 8000).read_bytes()
-        head = f"POST /api/upload HTTP/1.1\r\nHost: x\r\nX-Filename: a.wav\r\nContent-Length: {len(wav)}\r\n\r\n"
+        head = (
+            f"POST /api/upload HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Filename: a.wav\r\n"
+            f"Content-Length: {len(wav)}\r\n\r\n"
+        )
         sock = raw_request(port, head, wav[: len(wav) // 2])
         sock.shutdown(socket.SHUT_WR)
         assert b"cut short" in read_all(sock)
         # a download dropped half-way: the server's write fails; that connection ends, nothing else
-        head = f"GET /api/jobs/{given.id}/audio/big.wav HTTP/1.1\r\nHost: x\r\n\r\n"
+        head = f"GET /api/jobs/{given.id}/audio/big.wav HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
         sock = raw_request(port, head, receive_buffer=4096)  # a small window: the server blocks mid-write
         assert sock.recv(100).startswith(b"HTTP/1.1 200")
         time.sleep(0.2)

@@ -135,6 +135,7 @@ def test_free_prompts_run_without_a_preset(client: Client, server, folder: Path)
         "/static/..%2fapp.py",
         "/api/jobs/../../etc/passwd",
         "/api/exports/..%2f..%2fserved%2fclip.wav",
+        "/api/jobs/0123456789abcdef/exports/..%2f..%2fserved%2fclip.wav",
         "/api/jobs/0123456789abcdef/audio/..%2foriginal.wav",
     ],
 )
