@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo lint test complexity clean
+.PHONY: setup demo lint test complexity graphs clean
 
 $(BIN)/fastuss: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ lint: setup
 # pytest exits 5 when it collects no tests; that is a failure here, not a pass.
 test: setup lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+# The ONNX graphs shipped beside the trained weights (fastuss_fx/pretrained/onnx/), which let a base install
+# run without torch: rebuild them after new weights or a model/export change (tests/test_shipped_graphs.py says when).
+graphs: setup
+	$(BIN)/python scripts/ship_graphs.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import textwrap
 import warnings
 
 import numpy as np
@@ -72,6 +73,41 @@ def test_processing_with_cached_graphs_never_imports_torch():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_shipped_models_run_where_torch_cannot_be_imported():
+    code = textwrap.dedent(
+        """
+        import sys, warnings
+        sys.modules["torch"] = sys.modules["onnx"] = None  # `import torch` fails; find_spec("torch") is None
+        warnings.simplefilter("ignore")
+        import numpy as np
+        from fastuss_fx import FasTUSS
+        audio = (0.1 * np.random.default_rng(0).standard_normal((2, 4801))).astype(np.float32)
+        for mode in ("offline", "realtime"):
+            out = FasTUSS.from_preset("dialog_only", mode=mode, segment_seconds=1.0)(audio, 44100)
+            assert out.shape == audio.shape and np.isfinite(out).all() and np.abs(out).max() > 0, mode
+        needs_export = [
+            {"mode": "realtime", "engine": "torch"},
+            {"mode": "realtime", "engine": "onnx-int8"},
+            {"model": "tiny", "allow_untrained": True},
+        ]
+        for kwargs in needs_export:
+            try:
+                FasTUSS(["speech"], **kwargs).backend
+            except ImportError as err:
+                print(err)
+            else:
+                raise AssertionError(f"{kwargs} ran without torch")
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    errors = result.stdout.strip().splitlines()
+    assert len(errors) == 3 and all("pip install 'fastuss-fx[torch]'" in e for e in errors), errors
+    assert "engine='torch'" in errors[0]
+    assert "int8 step graph of 'fastuss-causal'" in errors[1]
+    assert "ONNX graphs of 'tiny'" in errors[2]
 
 
 def test_threads_parameter():
