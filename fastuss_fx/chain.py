@@ -60,18 +60,23 @@ class _NativeGroup:
 class Chain(MutableSequence):
     """Run stages in series: native pedalboard plugins, ``FasTUSS`` processors, nested ``Chain``s.
 
-    List-like (append, insert, remove, index, len, iteration, slicing). ``latency_samples`` is
-    the sum of the stages' latencies; each stage compensates its own, so one-shot output is
-    aligned and has the input's length, and streamed output is aligned and lags by it.
+    Use it where ``pedalboard.Pedalboard`` would do: a native board takes native plugins only
+    (pybind raises "incompatible constructor arguments" for a ``FasTUSS``). It has the board's
+    list API (``append``, ``insert``, ``remove``, ``index``, ``in``, ``len``, iteration, item and
+    slice get/set/delete) and a list's (``extend``, ``+=``, ``pop``, ``clear``, ``reverse``,
+    ``count``); a change that fails leaves the chain as it was. A stage instance appears once in a
+    chain and its nested chains (it holds state), and a chain never contains itself.
+
+    ``latency_samples`` is the sum of the stages' latencies; each stage compensates its own, so
+    one-shot output is aligned and has the input's length, and streamed output is aligned and lags by it.
     """
 
     is_effect = True
     is_instrument = False
 
-    def __init__(self, stages: Iterable[Any] = ()) -> None:
+    def __init__(self, stages: Iterable[Any] | None = None) -> None:
         self._stages: list[Any] = []
-        for stage in stages:
-            self.append(stage)
+        self.extend(stages or ())
         self._groups: list[Any] | None = None
         self._stream_key: tuple[float, int, int] | None = None
         self._channels_hint: int | None = None
@@ -89,11 +94,20 @@ class Chain(MutableSequence):
         )
 
     def _changed(self) -> None:
-        ids = [id(s) for s in self._stages]
+        ids = [id(stage) for stage in self._walk(self)]
         if len(ids) != len(set(ids)):
             raise ValueError("the same plugin instance appears twice in this Chain; use a separate instance per stage")
         self._groups = None
         self._stream_key = None
+
+    def _walk(self, chain: Chain) -> Iterator[Any]:
+        """Every stage of ``chain`` and of its nested chains, depth first."""
+        for stage in chain._stages:
+            if stage is self:
+                raise ValueError("a Chain cannot contain itself, directly or through a nested Chain")
+            yield stage
+            if isinstance(stage, Chain):
+                yield from self._walk(stage)
 
     @overload
     def __getitem__(self, index: int) -> Any: ...
@@ -126,6 +140,17 @@ class Chain(MutableSequence):
         old = list(self._stages)
         self._stages.insert(index, self._check_stage(value))
         self._commit(old)
+
+    def extend(self, values: Iterable[Any]) -> None:
+        """Append every stage of ``values``, or none of them if one is refused."""
+        checked = [self._check_stage(v) for v in values]
+        old = list(self._stages)
+        self._stages.extend(checked)
+        self._commit(old)
+
+    def reverse(self) -> None:
+        self._stages.reverse()
+        self._changed()
 
     def _commit(self, old: list[Any]) -> None:
         try:

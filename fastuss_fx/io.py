@@ -134,8 +134,27 @@ def same_file(a: str | Path, b: str | Path) -> bool:
         return False
 
 
-def check_output(path: str | Path, inputs: list[Path] | tuple[Path, ...] = (), overwrite: bool = False) -> Path:
-    """Check that ``path`` may be written: a known format, not an input, not existing unless ``overwrite``."""
+def check_output(
+    path: str | Path,
+    inputs: list[Path] | tuple[Path, ...] = (),
+    overwrite: bool = False,
+    *,
+    create_folders: bool = True,
+) -> Path:
+    """Check that ``path`` may be written, before any work: a known format, not an input, not a
+    folder, not existing unless ``overwrite``, and a writable folder to go in.
+
+    With ``create_folders`` the caller creates missing folders, so the nearest existing one must
+    be a writable folder; without, ``path``'s own folder must exist.
+
+    Raises:
+        ValueError: unsupported format, or ``path`` is one of ``inputs``.
+        FileExistsError: ``path`` exists and not ``overwrite``.
+        IsADirectoryError: ``path`` is a folder.
+        FileNotFoundError: the folder is missing (without ``create_folders``).
+        NotADirectoryError: a file stands where a folder of ``path`` should be.
+        PermissionError: the folder is not writable.
+    """
     path = Path(path)
     if path.suffix.lower() not in WRITE_SUFFIXES:
         raise ValueError(
@@ -144,8 +163,19 @@ def check_output(path: str | Path, inputs: list[Path] | tuple[Path, ...] = (), o
     for source in inputs:
         if same_file(path, source):
             raise ValueError(f"output {path} is the input file; choose another output path")
+    if path.is_dir():
+        raise IsADirectoryError(f"output {path} is a folder; name a file")
     if path.exists() and not overwrite:
         raise FileExistsError(f"output {path} exists; pass --overwrite to replace it")
+    if not create_folders and not path.parent.exists():
+        raise FileNotFoundError(f"output folder does not exist: {path.parent} (for {path}); create it first")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise NotADirectoryError(f"cannot write {path}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"output folder is not writable: {folder} (for {path})")
     return path
 
 

@@ -106,6 +106,64 @@ def test_list_interface():
     np.testing.assert_allclose(chain(x, 48000), x * 10 ** (-1 / 20), atol=1e-5)
 
 
+def _board_ops(board, plugins):
+    """The list operations of ``pedalboard.Pedalboard``, applied to ``board``; returns what they return."""
+    a, b, c, d = plugins
+    board.append(a)
+    board.append(b)
+    board.insert(0, c)
+    seen = [b in board, d in board, len(board), board[-1] is b, [p is c for p in board]]
+    board[1] = d
+    board.remove(c)
+    del board[0]
+    board.insert(1, a)
+    return seen + [list(board)]
+
+
+def test_list_api_matches_pedalboard():
+    plugins = [pedalboard.Gain(1.0), pedalboard.Gain(2.0), pedalboard.Invert(), pedalboard.Clipping()]
+    native = _board_ops(pedalboard.Pedalboard(), plugins)
+    assert _board_ops(Chain(), plugins) == native
+    assert list(Chain(pedalboard.Pedalboard(plugins))) == plugins  # a board's plugins make a Chain
+
+
+def test_a_fastuss_in_a_native_board_is_refused_and_chain_takes_it():
+    fx = FasTUSS(["speech"], model=IdentityBackend())
+    with pytest.raises(TypeError, match="incompatible constructor arguments"):
+        pedalboard.Pedalboard([pedalboard.HighpassFilter(80), fx, pedalboard.Compressor()])
+    chain = Chain([pedalboard.HighpassFilter(80), fx, pedalboard.Compressor()])
+    assert chain(np.zeros((1, 256), np.float32), 48000).shape == (1, 256)
+
+
+def test_list_extras_and_failed_changes_leave_the_chain_as_it_was():
+    a, b, c = pedalboard.Gain(1.0), pedalboard.Gain(2.0), pedalboard.Gain(3.0)
+    chain = Chain([a, b, c])
+    chain.reverse()
+    assert list(chain) == [c, b, a]
+    with pytest.raises(ValueError, match="same plugin instance appears twice"):
+        chain.extend([pedalboard.Invert(), a])
+    with pytest.raises(TypeError, match="got int"):
+        chain.extend([pedalboard.Invert(), 3])
+    assert list(chain) == [c, b, a]
+    chain += [pedalboard.Invert()]
+    assert len(chain) == 4 and chain.index(b) == 1 and chain.pop() is not a and chain.count(a) == 1
+    chain.clear()
+    assert len(chain) == 0 and list(Chain(None)) == []
+
+
+def test_a_stage_once_across_nested_chains_and_no_cycles():
+    fx = FasTUSS(["speech"], model=IdentityBackend())
+    inner = Chain([fx])
+    outer = Chain([pedalboard.Gain(1.0), inner])
+    with pytest.raises(ValueError, match="same plugin instance appears twice"):
+        outer.append(fx)
+    with pytest.raises(ValueError, match="cannot contain itself"):
+        outer.append(outer)
+    with pytest.raises(ValueError, match="cannot contain itself"):
+        inner.append(outer)
+    assert len(outer) == 2 and list(inner) == [fx]
+
+
 def test_buffer_size_must_stay_fixed_while_streaming():
     chain = make_chain()
     chain(np.zeros((2, 300), np.float32), 48000, buffer_size=256, reset=False)

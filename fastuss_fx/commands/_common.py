@@ -15,7 +15,7 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 
-def add_processing_args(parser: argparse.ArgumentParser, default_preset: str | None) -> None:
+def add_processing_args(parser: argparse.ArgumentParser, default_preset: str | None, output_help: str) -> None:
     parser.add_argument("inputs", nargs="+", metavar="IN", help="audio files or folders of audio files")
     parser.add_argument(
         "-p",
@@ -24,9 +24,7 @@ def add_processing_args(parser: argparse.ArgumentParser, default_preset: str | N
         required=default_preset is None,
         help="shipped preset name or preset .yaml file" + (f" (default: {default_preset})" if default_preset else ""),
     )
-    parser.add_argument(
-        "-o", "--output", required=True, metavar="OUT", help="output file, or folder for several inputs"
-    )
+    parser.add_argument("-o", "--output", required=True, metavar="OUT", help=output_help)
     parser.add_argument("--mode", choices=("offline", "realtime"), help="override the preset's mode")
     parser.add_argument("--model", help="override the model variant (name or .yaml)")
     add_engine_arg(parser)
@@ -91,6 +89,24 @@ def write_output(
 
     headroom_db = headroom_for(processor.mix) if processor is not None else None
     write_audio(target, audio, rate, args.bit_depth, like=source, headroom_db=headroom_db)
+
+
+def check_outputs(
+    args: argparse.Namespace, targets: list[Path], inputs: list[Path], *, create_folders: bool = True
+) -> None:
+    """Fail before any work when an output cannot be written (see ``fastuss_fx.io.check_output``):
+    two inputs on one output, a bad format, an input as output, an existing file without
+    ``--overwrite``, a missing (without ``create_folders``) or read-only folder, or a
+    ``--bit-depth`` the format cannot hold."""
+    from fastuss_fx.io import check_output
+
+    seen: set[Path] = set()
+    for target in targets:
+        if target in seen:
+            raise ValueError(f"several inputs would write the same output {target}; rename the inputs")
+        seen.add(target)
+        check_output(target, inputs, args.overwrite, create_folders=create_folders)
+    check_bit_depth_fits(args, targets)
 
 
 def check_bit_depth_fits(args: argparse.Namespace, targets: list[Path]) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from fastuss_fx.commands._common import (
     add_processing_args,
     build_processor,
-    check_bit_depth_fits,
+    check_outputs,
     io_errors,
     report_written,
     run_with_progress,
@@ -23,24 +23,24 @@ logger = logging.getLogger(__name__)
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("separate", help="apply a preset to audio files (keeps rate and channels)")
-    add_processing_args(parser, default_preset=None)
+    add_processing_args(
+        parser,
+        default_preset=None,
+        output_help="output file (its folder must exist), or a folder (created; OUT/ or several inputs) that "
+        "gets IN_PRESET.EXT per input",
+    )
     parser.set_defaults(run=io_errors(run))
 
 
-def plan(inputs: list[Path], output: Path, preset_name: str, overwrite: bool) -> list[tuple[Path, Path]]:
-    """Pair each input with its output path; one input may go to a file, several go to a folder."""
-    from fastuss_fx.io import check_output
-
+def plan(args: argparse.Namespace, inputs: list[Path], output: Path, preset_name: str) -> list[tuple[Path, Path]]:
+    """Pair each input with its output path, checked before any work; one input may go to a file
+    (in a folder that exists), several go to a folder (created if needed)."""
     to_folder = len(inputs) > 1 or output.is_dir() or str(output).endswith(("/", "\\"))
     pairs = []
     for source in inputs:
         target = output / mix_output(Path(source.name), preset_name) if to_folder else output
         pairs.append((source, target))
-    targets = [t for _, t in pairs]
-    if len(set(targets)) != len(targets):
-        raise ValueError(f"several inputs would write the same output in {output}; rename the inputs")
-    for _, target in pairs:
-        check_output(target, inputs, overwrite)
+    check_outputs(args, [t for _, t in pairs], inputs, create_folders=to_folder)
     if to_folder:
         output_folder(output)
     return pairs
@@ -52,8 +52,7 @@ def run(args: argparse.Namespace) -> int:
     processor = build_processor(args)
     inputs = find_inputs(args.inputs)
     preset_name = Path(args.preset).stem
-    pairs = plan(inputs, Path(args.output), preset_name, args.overwrite)
-    check_bit_depth_fits(args, [target for _, target in pairs])
+    pairs = plan(args, inputs, Path(args.output), preset_name)
     for source, target in pairs:
         audio, rate = read_audio(source)
         seconds = audio.shape[-1] / rate

@@ -10,7 +10,7 @@ from pathlib import Path
 from fastuss_fx.commands._common import (
     add_processing_args,
     build_processor,
-    check_bit_depth_fits,
+    check_outputs,
     io_errors,
     report_written,
     run_with_progress,
@@ -21,14 +21,28 @@ from fastuss_fx.outputs import output_folder, stem_outputs
 logger = logging.getLogger(__name__)
 
 
+LAYOUT = (
+    "OUT/NAME/STEM.EXT, one subfolder per input named after its file (song.wav -o stems/ gives "
+    "stems/song/vocals.wav, stems/song/drums.wav, ...)"
+)
+"""Where ``fastuss stems`` writes, for its help texts (the paths come from ``outputs.stem_outputs``)."""
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("stems", help="split audio files into one file per source (OUT is a folder)")
-    add_processing_args(parser, default_preset="music_stems")
+    parser = subparsers.add_parser(
+        "stems",
+        help="split audio files into one file per source, as OUT/NAME/STEM.EXT",
+        description=f"Write one file per stem of the preset, whatever its mix, as {LAYOUT}. "
+        "Files keep the input's format (WAV where it cannot be written).",
+    )
+    add_processing_args(
+        parser, default_preset="music_stems", output_help=f"output folder (created if needed); {LAYOUT}"
+    )
     parser.set_defaults(run=io_errors(run))
 
 
 def run(args: argparse.Namespace) -> int:
-    from fastuss_fx.io import check_output, find_inputs, read_audio
+    from fastuss_fx.io import find_inputs, read_audio
 
     processor = build_processor(args)
     inputs = find_inputs(args.inputs)
@@ -38,10 +52,8 @@ def run(args: argparse.Namespace) -> int:
     jobs = []
     for source in inputs:
         targets = {name: folder / rel for name, rel in stem_outputs(Path(source.name), processor.stems).items()}
-        for target in targets.values():
-            check_output(target, inputs, args.overwrite)
         jobs.append((source, targets))
-    check_bit_depth_fits(args, [t for _, targets in jobs for t in targets.values()])
+    check_outputs(args, [t for _, targets in jobs for t in targets.values()], inputs)
     output_folder(folder)
     for source, targets in jobs:
         audio, rate = read_audio(source)
