@@ -10,8 +10,8 @@ number of audio-seconds (mean of the last rounds, and on held-out batches in eva
 
     .venv/bin/python benchmarks/train_throughput.py --variants fastuss-causal fastuss-8.3g
 
-The reference tree comes from ``git archive REF fastuss_fx`` (``speed.reference_tree``; git state is
-not touched).
+The reference tree comes from ``git archive REF fastuss_fx`` (``reference_commit.reference_tree``; git
+state is not touched).
 Data mixing is excluded from the timed steps (the trainer mixes in DataLoader workers).
 """
 
@@ -240,8 +240,7 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
-    sys.path.insert(0, str(ROOT))
-    from fastuss_fx.train.speed import reference_tree
+    from reference_commit import reference_tree  # beside this script
 
     with tempfile.TemporaryDirectory() as tmp:
         ref_tree = Path(tmp) / "ref"

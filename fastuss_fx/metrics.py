@@ -2,14 +2,32 @@
 
 ``si_sdr`` is the scale-invariant SDR of Le Roux et al. (2019), zero-mean. ``snr`` is the plain
 signal-to-noise ratio of the estimate: what older papers call "SDR" without BSS-eval's allowed
-distortion filter; it is named for what it is.
+distortion filter; it is named for what it is. ``is_silent`` is the package's one test for a
+silent source: the training loss and the scoring both use it.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 _EPS = 1e-12
+SILENT_POWER = 1e-10
+"""A signal whose mean power (full scale = 1) is at or below this, about -100 dBFS, is silent."""
+
+
+def is_silent(signal: Any) -> Any:
+    """Whether each signal is silent (mean power over the last axis <= ``SILENT_POWER``).
+
+    Args:
+        signal: [..., N] a floating-point numpy array or torch tensor (the loss passes tensors; no torch
+            import here).
+
+    Returns:
+        [...] booleans of the same kind: a silent target has no SNR or SDR to score.
+    """
+    return (signal * signal).mean(-1) <= SILENT_POWER
 
 
 def _pair(reference: np.ndarray, estimate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

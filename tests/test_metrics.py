@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from fastuss_fx.metrics import si_sdr, si_sdr_db, snr
+from fastuss_fx.metrics import SILENT_POWER, is_silent, si_sdr, si_sdr_db, snr
 
 
 def signals(n=8000):
@@ -38,3 +38,15 @@ def test_last_axis_and_pooled():
 def test_shapes_must_match():
     with pytest.raises(ValueError, match=r"\(10,\) vs \(9,\)"):
         si_sdr(np.ones(10), np.ones(9))
+
+
+def test_silence_is_mean_power_at_most_minus_100_dbfs_for_arrays_and_tensors():
+    torch = pytest.importorskip("torch")
+    ones = np.ones(1000)
+    levels = [0.0, 0.5 * SILENT_POWER, 0.99 * SILENT_POWER, 1.01 * SILENT_POWER, 1e-6]  # mean powers
+    signals = np.stack([np.sqrt(p) * ones for p in levels]).reshape(5, 1, 1000)
+    expected = [[True], [True], [True], [False], [False]]
+    assert SILENT_POWER == pytest.approx(10 ** (-100 / 10))
+    assert is_silent(signals).tolist() == expected  # [5, 1]: one answer per signal, last axis reduced
+    assert is_silent(torch.from_numpy(signals).float()).tolist() == expected
+    assert not is_silent(np.r_[np.zeros(999), 1e-3])  # one click in silence: mean power 1e-9, audible

@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--model", metavar="PATH", help="weights (.safetensors) or a training checkpoint (.pt)")
     source.add_argument("--identity", action="store_true", help="score the mixture itself (the baseline)")
     parser.add_argument(
-        "--data", default="../shared/data/train-pack", help="corpus folder or manifest (default: %(default)s)"
+        "--data", required=True, metavar="PATH", help="corpus folder (with manifest.jsonl) or manifest to mix from"
     )
     parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), help="tasks to score (default: all)")
     parser.add_argument(
@@ -52,7 +52,6 @@ def run(args: argparse.Namespace) -> int:
     from fastuss_fx.data.mixer import MixConfig
     from fastuss_fx.data.tasks import get_tasks
     from fastuss_fx.engines import onnx_backend_for_model
-    from fastuss_fx.train.checkpoint import load_model
     from fastuss_fx.train.distributed import pick_device
     from fastuss_fx.train.evaluate import (
         Separator,
@@ -62,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         identity,
         model_separator,
     )
+    from fastuss_fx.weights import load_weights
 
     if args.examples < 1 or args.seconds <= 0:
         raise ValueError(f"--examples must be >= 1 and --seconds > 0, got {args.examples} and {args.seconds}")
@@ -80,11 +80,9 @@ def run(args: argparse.Namespace) -> int:
     if args.identity:
         separate = identity
     elif args.engine == "torch":
-        separate = model_separator(load_model(args.model).float(), pick_device(args.device))
+        separate = model_separator(load_weights(args.model), pick_device(args.device))
     else:
-        separate = backend_separator(
-            onnx_backend_for_model(load_model(args.model).float(), int8=args.engine == "onnx-int8")
-        )
+        separate = backend_separator(onnx_backend_for_model(load_weights(args.model), int8=args.engine == "onnx-int8"))
     result = evaluate(separate, batches, tasks)
     result["model"] = "identity" if args.identity else str(args.model)
     result["engine"] = None if args.identity else args.engine

@@ -87,6 +87,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train a model on a corpus (resumes from RUN/last.pt)",
         description="Train with dynamic mixing. --time-budget MIN ends the run (final evaluation, last.pt, "
         "averaged and EMA weights) before MIN minutes; SIGTERM/SIGINT save last.pt and exit 143/130. "
+        "--teacher MODEL (a shipped or installed model, e.g. an imported official TUSS) adds "
+        "--distill-weight x a loss against its outputs on the same mixtures. "
         "Multi-GPU: torchrun --nproc_per_node=N -m fastuss_fx.cli train ...",
     )
     parser.add_argument("--config", metavar="FILE", help="YAML file of training options (flags override it)")
@@ -97,9 +99,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def config_from_args(args: argparse.Namespace) -> Any:
     """The ``TrainConfig`` that the flags (and ``--config``) describe."""
-    from fastuss_fx.train.config import load_train_config, train_config_from_dict
+    from fastuss_fx.train.config import TrainConfig, load_train_config, train_config_from_dict
 
-    given = {k: v for k, v in vars(args).items() if k not in ("config", "run", "command", "verbose", "quiet")}
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} | {
+        f"mix_{f.name}" for f in dataclasses.fields(MixConfig)
+    }
+    given = {k: v for k, v in vars(args).items() if k in fields}  # not the CLI's own options (-v, --debug, ...)
     mix = {k.removeprefix("mix_"): given.pop(k) for k in list(given) if k.startswith("mix_")}
     if args.config:
         return load_train_config(args.config, **given, mix=mix)

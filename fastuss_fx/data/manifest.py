@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -154,6 +155,29 @@ def default_clip_cache(root: Path, sample_rate: int) -> Path:
     return base / "fastuss-fx" / "clips" / f"{digest}-{sample_rate}"
 
 
+def clip_key(path: Path) -> str:
+    """The name of a clip's decoded copy in the mmap cache: a hash of the audio file's bytes.
+
+    Hashing the (compressed) file costs far less than decoding it (the 42 MB train pack: well
+    under a second), and unlike the path, size or modification time it changes whenever the audio
+    does, so a rebuilt corpus never reads the clips of the one before.
+    """
+    digest = hashlib.blake2b(digest_size=8)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _remove_stale_copies(current: Path, clip_name: str) -> None:
+    """Delete the cached copies of a clip other than ``current`` (older audio at the same path;
+    also the unhashed ``<clip>.npy`` of caches written before ``clip_key``)."""
+    stale = re.compile(re.escape(clip_name) + r"(\.[0-9a-f]{16})?\.npy")
+    for other in current.parent.iterdir():
+        if other != current and stale.fullmatch(other.name):
+            other.unlink(missing_ok=True)  # a process still mapping it keeps its pages until it closes
+
+
 def _to_int16(audio: np.ndarray) -> np.ndarray:
     return np.round(np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
 
@@ -166,7 +190,9 @@ class ClipStore:
     data-loader workers so they share the decoded clips. ``cache="mmap"`` decodes each clip
     once into an int16 ``.npy`` file under ``cache_dir`` and memory-maps it: the clips then live
     in the page cache, shared by every process that reads the corpus (runs side by side), and
-    later runs skip decoding. ``cache_dir`` defaults to ``ROOT/.clips-<rate>`` when the corpus
+    later runs skip decoding. A cached clip is named by a hash of its audio file's bytes
+    (``clip_key``), so a rebuilt corpus with new audio at the same paths decodes it anew (and the
+    stale copy is removed). ``cache_dir`` defaults to ``ROOT/.clips-<rate>`` when the corpus
     folder is writable, else ``$XDG_CACHE_HOME/fastuss-fx/clips/<hash of ROOT>``.
     """
 
@@ -214,13 +240,15 @@ class ClipStore:
 
     def _mapped(self, index: int) -> np.ndarray:
         """Clip ``index`` as a read-only int16 memory map, decoded into the cache folder on first use."""
-        path = self.cache_dir / (self.rows[index].path + ".npy")
+        source = self.root / self.rows[index].path
+        path = self.cache_dir / f"{self.rows[index].path}.{clip_key(source)}.npy"
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
-            audio = _to_int16(load_clip(self.root / self.rows[index].path, self.sample_rate))
+            audio = _to_int16(load_clip(source, self.sample_rate))
             with atomic_path(path) as tmp:
                 with open(tmp, "wb") as f:
                     np.save(f, audio)
+            _remove_stale_copies(path, source.name)
         return np.load(path, mmap_mode="r")
 
     def preload(self, indices: Iterable[int] | None = None, progress: bool = False) -> None:

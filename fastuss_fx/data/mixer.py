@@ -32,6 +32,7 @@ import numpy as np
 from fastuss_fx.data import augment
 from fastuss_fx.data.manifest import ClipStore
 from fastuss_fx.data.tasks import TASKS
+from fastuss_fx.metrics import is_silent
 from fastuss_fx.prompts import PROMPTS, allowed_together
 
 ALIGNED_STEMS = ("drums", "bass", "other")
@@ -375,7 +376,7 @@ class Mixer:
         ]
         snrs: list[float | None] = [None] * len(prompts)
         for s, target in enumerate(targets):
-            if silent[s] or float(np.sqrt(np.mean(np.square(target, dtype=np.float64)))) < 1e-5:
+            if silent[s] or is_silent(target.astype(np.float64)):
                 silent[s] = True
                 target[:] = 0.0
         speech = next((s for s, p in enumerate(prompts) if p == "speech" and not silent[s]), None)

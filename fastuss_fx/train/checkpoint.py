@@ -2,7 +2,8 @@
 
 A training checkpoint (``.pt``, our own trusted files) holds the model and optimizer state,
 the step, the plateau state, the RNG states, the run config and the model config, so a run
-resumes exactly where it stopped. Shipped weights are fp16 safetensors (``fastuss_fx.weights``).
+resumes exactly where it stopped. Shipped weights are fp16 safetensors; ``fastuss_fx.weights``
+(``load_weights``) reads the model of either.
 """
 
 from __future__ import annotations
@@ -80,32 +81,6 @@ def average_state_dicts(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, 
     return out
 
 
-def build_model(variant: str) -> torch.nn.Module:
-    """A fresh model of a shipped variant name or variant YAML path."""
-    from fastuss_fx.config import load_variant
-    from fastuss_fx.model import TUSS
-
-    return TUSS(load_variant(variant))
-
-
-def load_model(path: str | Path) -> torch.nn.Module:
-    """A model from shipped weights (``.safetensors``) or a training / averaged checkpoint (``.pt``)."""
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        from fastuss_fx.weights import load_weights
-
-        return load_weights(path)
-    from fastuss_fx.config import config_from_dict
-    from fastuss_fx.model import TUSS
-
-    state = load_checkpoint(path)
-    if "model" not in state or "model_config" not in state:
-        raise ValueError(f"{path} is not a fastuss training checkpoint (needs 'model' and 'model_config')")
-    model = TUSS(config_from_dict(state["model_config"], str(path)))
-    model.load_state_dict(state["model"])
-    return model
-
-
 @dataclass
 class BestKeeper:
     """Keeps the ``keep`` best model snapshots of a run (lowest validation loss) on disk."""
@@ -119,14 +94,16 @@ class BestKeeper:
         if any(e[1] == step for e in self.entries):  # the same step offered again replaces itself
             self.entries = [e for e in self.entries if e[1] != step]
             (Path(self.folder) / f"step_{step:07d}.pt").unlink(missing_ok=True)
-        if self.keep < 1 or (len(self.entries) >= self.keep and value >= self.entries[-1][0]):
+        if self.keep < 1:
             return False
-        path = save_checkpoint(state, Path(self.folder) / f"step_{step:07d}.pt")
-        self.entries = sorted(self.entries + [(value, step, path.name)])
-        for _, _, name in self.entries[self.keep :]:
+        kept = len(self.entries) < self.keep or value < self.entries[self.keep - 1][0]
+        if kept:
+            path = save_checkpoint(state, Path(self.folder) / f"step_{step:07d}.pt")
+            self.entries = sorted(self.entries + [(value, step, path.name)])
+        for _, _, name in self.entries[self.keep :]:  # also after ``keep`` was lowered on resume
             (Path(self.folder) / name).unlink(missing_ok=True)
         self.entries = self.entries[: self.keep]
-        return True
+        return kept
 
     def paths(self) -> list[Path]:
         return [Path(self.folder) / name for _, _, name in self.entries]
@@ -135,4 +112,5 @@ class BestKeeper:
         return {"keep": self.keep, "entries": list(self.entries)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.keep, self.entries = state["keep"], [tuple(e) for e in state["entries"]]
+        """The saved entries; ``keep`` stays as configured (a resumed run may change it)."""
+        self.entries = sorted(tuple(e) for e in state["entries"])

@@ -10,22 +10,46 @@ import yaml
 
 from fastuss_fx.config import dataclass_from_dict, dataclass_to_dict
 from fastuss_fx.data.mixer import MixConfig
+from fastuss_fx.pretrained import DEFAULT_MODELS
 from fastuss_fx.train.schedule import SHAPES
 
-DEFAULT_VARIANT = "fastuss-8.3g"
-"""What ``fastuss train`` builds when neither ``variant`` nor ``init`` says."""
+DEFAULT_VARIANT = DEFAULT_MODELS["offline"]
+"""What ``fastuss train`` builds when neither ``variant`` nor ``init`` says: the offline default model."""
+
+SESSION_FIELDS = (
+    "steps",
+    "time_budget",
+    "resume",
+    "init",
+    "device",
+    "precision",
+    "threads",
+    "compile",
+    "workers",
+    "cache",
+    "progress",
+    "log_every",
+    "eval_every",
+    "eval_minutes",
+    "checkpoint_every",
+    "allow_untrained_teacher",
+)
+"""Settings of one invocation: a resumed run may change them without changing what it learns."""
+FIXED_ON_RESUME = {"mix.sample_rate": "the model in the checkpoint was trained at the saved rate"}
+"""Settings a resumed run cannot change, and why (the model's variant is checked against the checkpoint)."""
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run needs; saved inside every checkpoint."""
 
-    data: str = "../shared/data/train-pack"
-    """Folder with ``manifest.jsonl`` (or the manifest file)."""
+    data: str = ""
+    """Corpus folder with ``manifest.jsonl`` (or the manifest file), e.g. the ``corpus/`` of ``fastuss data
+    build``; required."""
     variant: str = ""
-    """Model variant name or YAML path (empty: the ``init`` weights' own variant, else ``fastuss-8.3g``).
+    """Model variant name or YAML path (empty: the ``init`` weights' own variant, else the offline default).
     Given with ``init`` weights of another variant, they are transferred into this one (a warm start:
-    ``model.transfer``). A checkpoint being resumed always keeps its own variant."""
+    ``model.transfer``). A checkpoint being resumed keeps its own variant (another one is refused)."""
     out: str = ""
     """Run folder (``last.pt``, ``best/``, ``metrics.jsonl``, ``averaged.safetensors``); empty = ``runs/<variant>``."""
     init: str | None = None
@@ -33,25 +57,28 @@ class TrainConfig:
     ``variant``, ``shipped:NAME`` those for variant NAME); new optimizer, EMA and schedule. Used only when
     there is no ``out/last.pt`` to resume from (e.g. the run folder is gone)."""
     resume: bool = True
-    """Continue from ``out/last.pt`` when it exists (exactly where it stopped)."""
+    """Continue from ``out/last.pt`` when it exists (exactly where it stopped, schedule included; changed
+    settings are logged, a changed variant or sample rate is refused)."""
     steps: int = 200_000
-    """Step horizon: the run stops here, and the learning rate has decayed to ``min_lr`` by then (unless
-    ``time_budget`` comes first)."""
+    """The run stops at this step, and the learning rate has decayed to ``min_lr`` by then (unless
+    ``time_budget`` ends stepping first)."""
     time_budget: float = 0.0
     """Minutes of wall time for this invocation (0 = none). Stepping stops early enough that the final
     evaluation, ``last.pt`` and the averaged and EMA weights are written before the time is up; the
-    learning-rate curve then spans the budget (progress = elapsed / budget)."""
+    learning-rate curve then ends where stepping ends (the steps that fit, estimated every step)."""
     batch_size: int = 8
     """Mixtures per step (per process)."""
     lr: float = 1e-3
     """Peak learning rate of AdamW (after the warm-up)."""
     weight_decay: float = 1e-2
     """AdamW weight decay."""
-    warmup_steps: int = 2000
-    """Steps of linear warm-up from 0 to ``lr``."""
+    warmup_fraction: float = 0.05
+    """Share of the run's steps (up to ``steps``, or the steps that fit in ``time_budget``) spent warming up
+    linearly from ``min_lr`` to ``lr``; only once per run, not again when it resumes."""
     schedule: str = "cosine"
-    """``cosine`` or ``linear`` decay from ``lr`` to ``min_lr`` over the horizon (``steps`` or ``time_budget``),
-    after the warm-up; ``plateau`` = flat, cut by ``plateau_factor`` when validation stalls."""
+    """``cosine`` or ``linear`` decay from ``lr`` to ``min_lr`` over the rest of the run's steps (up to ``steps``
+    or the end of ``time_budget``); ``plateau`` = flat, cut by ``plateau_factor`` when validation stalls. A run
+    resumed after its end starts a new decay from ``lr`` (no warm-up)."""
     grad_clip: float = 5.0
     """Gradients are clipped to this global norm."""
     plateau_patience: int = 5
@@ -103,15 +130,29 @@ class TrainConfig:
     2 CPU cores after a one-off compile of 5-15 min; needs gcc); empty = eager. With several processes
     (torchrun) DDP wraps the compiled forward."""
     teacher: str | None = None
-    """Distil from this model (``.safetensors`` or ``.pt``) as well as from the true targets."""
+    """Distil from this model as well as learn from the true targets: a shipped variant with weights, an
+    installed model (``fastuss models import``: e.g. the official ``tuss.medium.2-4src``), a ``.safetensors``
+    file or a training ``.pt``. It separates each training batch (frozen, eval mode; any size or STFT, but
+    the training sample rate) and the loss adds ``distill_weight`` x the student's loss against its
+    outputs. Its time per step is logged (``teacher_s`` beside ``step_s``)."""
     distill_weight: float = 0.5
-    find_unused_parameters: bool = True
+    """Weight of the loss against the teacher's outputs, added to the loss against the true targets
+    (0 = no teacher term: the teacher is not loaded)."""
+    allow_untrained_teacher: bool = False
+    """Accept a ``teacher`` without trained weights (random init: tests only; refused otherwise)."""
+    find_unused_parameters: bool = False
+    """DDP: search the autograd graph for parameters without a gradient every step. Off: every
+    parameter gets one in every variant and task mix (tests/train/test_distributed.py); torch warns
+    that the search found none and only costs a traversal per step."""
     progress: bool = True
     mix: MixConfig = field(default_factory=MixConfig)
 
     @property
     def run_dir(self) -> Path:
-        return Path(self.out) if self.out else Path("runs") / Path(self.variant_or_default).stem
+        if self.out:
+            return Path(self.out)
+        variant = Path(self.variant_or_default)  # a name (``fastuss-4.6g``: no suffix to strip) or a YAML file
+        return Path("runs") / (variant.stem if variant.suffix in (".yaml", ".yml") else variant.name)
 
     @property
     def variant_or_default(self) -> str:
@@ -131,8 +172,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
-        if not 0.0 <= self.distill_weight <= 1.0:
-            raise ValueError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
+        if not 0.0 <= self.distill_weight < float("inf"):
+            raise ValueError(f"distill_weight must be a finite number >= 0, got {self.distill_weight}")
         for name in ("time_budget", "eval_minutes"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0 minutes, got {getattr(self, name)}")
@@ -142,6 +183,8 @@ class TrainConfig:
             raise ValueError(f"schedule must be one of {', '.join(SHAPES)}, got {self.schedule!r}")
         if not 0.0 < self.plateau_factor < 1.0:
             raise ValueError(f"plateau_factor must be in (0, 1), got {self.plateau_factor}")
+        if not 0.0 <= self.warmup_fraction < 1.0:
+            raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
 
 
 def train_config_from_dict(data: dict[str, Any], where: str = "train config") -> TrainConfig:
@@ -164,3 +207,36 @@ def load_train_config(path: str | Path, **overrides: Any) -> TrainConfig:
         raise ValueError(f"{path}: expected a mapping of training options, got {type(data).__name__}")
     mix = {**data.pop("mix", {}), **overrides.pop("mix", {})}
     return train_config_from_dict({**data, **overrides, "mix": mix}, str(path))
+
+
+def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def config_changes(saved: dict[str, Any], config: TrainConfig) -> dict[str, tuple[Any, Any]]:
+    """Settings that differ between a checkpoint's ``train_config`` and ``config``, as
+    ``{"lr": (saved, new), "mix.snr_db": (saved, new), ...}`` (``"<unset>"`` where one side lacks the key:
+    a setting of an older or newer version)."""
+    old, new = _flat(saved), _flat(train_config_to_dict(config))
+    return {
+        key: (old.get(key, "<unset>"), new.get(key, "<unset>"))
+        for key in sorted(old.keys() | new.keys())
+        if old.get(key, "<unset>") != new.get(key, "<unset>")
+    }
+
+
+def check_resumable(changes: dict[str, tuple[Any, Any]], where: str) -> None:
+    """Raise ``ValueError`` naming the first change (from ``config_changes``) a resumed run cannot make."""
+    for key, why in FIXED_ON_RESUME.items():
+        if key in changes and "<unset>" not in changes[key]:
+            old, new = changes[key]
+            raise ValueError(
+                f"{where}: {key} cannot change when resuming ({old!r} saved, {new!r} given): {why}; "
+                "use another --out, or --no-resume"
+            )

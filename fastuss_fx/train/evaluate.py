@@ -21,7 +21,7 @@ import torch
 
 from fastuss_fx.data.dataset import Batch
 from fastuss_fx.data.tasks import Task
-from fastuss_fx.metrics import si_sdr, snr
+from fastuss_fx.metrics import is_silent, si_sdr, snr
 from fastuss_fx.train.loss import pit_loss
 
 logger = logging.getLogger(__name__)
@@ -65,7 +65,8 @@ def backend_separator(backend: Any) -> Separator:
 
 
 def score_batch(estimates: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:
-    """One record per source of every example: prompt, SI-SDR and SNR of estimate and of mixture."""
+    """One record per audible source of every example: prompt, SI-SDR and SNR of estimate and of mixture
+    (a silent target, ``metrics.is_silent`` as in the loss, has no SDR and gets no record)."""
     _, perm = pit_loss(estimates, batch.targets, batch.mixture, batch.prompts)
     targets = torch.gather(batch.targets, 1, perm[:, :, None].expand_as(batch.targets).to(batch.targets.device))
     mixture = batch.mixture[:, None, :].expand_as(targets)
@@ -76,10 +77,11 @@ def score_batch(estimates: torch.Tensor, batch: Batch) -> list[dict[str, Any]]:
         "si_sdr_mix": si_sdr(ref, mix),
         "snr_mix": snr(ref, mix),
     }
+    silent = is_silent(targets.detach().float().cpu()).tolist()  # [B, S]: in float32, as the loss decides
     records = []
     for b, prompts in enumerate(batch.prompts):
         for s, prompt in enumerate(prompts):
-            if not torch.any(targets[b, s] != 0):  # a silent target has no SDR
+            if silent[b][s]:
                 continue
             record: dict[str, Any] = {
                 "task": batch.name,

@@ -1,17 +1,22 @@
 """The training loop: one flat function, read top to bottom (nanoGPT style).
 
 Data: dynamic mixtures from ``data.dataset.MixtureStream`` (batch ``i`` depends only on the
-seed and ``i``). Optimisation: AdamW, warm-up then a decay over the run's horizon (``steps`` or
-``time_budget``; ``train.schedule``), gradient clipping, an EMA of the weights (``train.ema``),
-bf16 autocast on CUDA (on CPU on request). Validation (the ``valid`` split) scores the EMA
-weights; the ``keep_best`` best are kept in ``out/best/`` and averaged at the end into
-``out/averaged.pt`` (+ ``.safetensors``); the last EMA goes to ``out/ema.safetensors``.
+seed and ``i``). Optimisation: AdamW, warm-up then a decay over the steps to go (up to
+``steps`` or the end of ``time_budget``; ``train.schedule``), gradient clipping, an EMA of the
+weights (``train.ema``), bf16 autocast on CUDA (on CPU on request); with a ``teacher``
+(``train.teacher``) the loss adds a term against a frozen model's outputs on the same batch.
+Validation (the ``valid`` split; ``test`` and ``holdout`` are only reported, by ``fastuss eval``)
+scores the EMA weights; the ``keep_best`` best
+are kept in ``out/best/`` and averaged at the end into ``out/averaged.pt`` (+ ``.safetensors``);
+the last EMA goes to ``out/ema.safetensors``; the summary's ``picked`` names the one of the two
+with the lower validation loss.
 ``out/last.pt`` (atomic) captures everything needed to continue exactly (bit for bit on CPU):
 every ``checkpoint_every`` steps, at the end, and when SIGTERM/SIGINT stops the run
 (``train.stop``). With a time budget the run stops stepping early enough to finish all of
-that in time. Under ``torchrun`` each rank draws its own batches and DDP averages the
-gradients; the learning rate follows rank 0's clock, all ranks agree when to evaluate and stop,
-and rank 0 logs and writes files.
+that in time. A resumed run logs the settings that changed and refuses another model. Under
+``torchrun`` each rank draws its own batches and DDP averages the gradients; the learning rate
+follows rank 0's estimate of the steps left, all ranks agree when to evaluate and stop, and
+rank 0 logs and writes files.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -37,12 +42,20 @@ from fastuss_fx.data.mixer import Mixer
 from fastuss_fx.data.tasks import TASKS, get_tasks
 from fastuss_fx.train import checkpoint as ckpt
 from fastuss_fx.train import distributed
-from fastuss_fx.train.config import TrainConfig, train_config_to_dict
+from fastuss_fx.train.config import (
+    SESSION_FIELDS,
+    TrainConfig,
+    check_resumable,
+    config_changes,
+    train_config_to_dict,
+)
 from fastuss_fx.train.ema import EMA, ema_weights
 from fastuss_fx.train.evaluate import score_batch
 from fastuss_fx.train.loss import pit_loss
-from fastuss_fx.train.schedule import Plateau, Schedule
+from fastuss_fx.train.schedule import Plateau, Schedule, peak_warning
 from fastuss_fx.train.stop import StopSignals, TimeBudget, ignore_stop_signals
+from fastuss_fx.train.teacher import Teacher
+from fastuss_fx.weights import build_model, load_weights, save_weights
 
 logger = logging.getLogger(__name__)
 
@@ -125,13 +138,16 @@ def validate(
 
 def train_step(
     model: torch.nn.Module,
-    teacher: torch.nn.Module | None,
+    teacher: Teacher | None,
     batch: Batch,
     optimizer: torch.optim.Optimizer,
     cfg: TrainConfig,
     forward: Callable[..., torch.Tensor] | None = None,
 ) -> tuple[float, float, bool]:
     """One optimisation step; ``forward`` (a compiled ``separate_ids`` of ``model``) replaces its call.
+
+    The loss is the PIT loss against the targets, plus ``cfg.distill_weight`` x the PIT loss against
+    the ``teacher``'s outputs when there is a teacher (it logs that term and its own time).
 
     Returns (loss against the targets in dB, gradient norm, whether the update was applied).
     """
@@ -145,10 +161,9 @@ def train_step(
     loss, _ = pit_loss(estimates.float(), batch.targets, batch.mixture, batch.prompts)
     total = loss
     if teacher is not None:
-        with torch.no_grad(), autocast_for(device, cfg.precision):
-            taught = teacher(batch.mixture, batch.prompts).float()
-        distill, _ = pit_loss(estimates.float(), taught, batch.mixture, batch.prompts)
-        total = (1 - cfg.distill_weight) * loss + cfg.distill_weight * distill
+        with autocast_for(device, cfg.precision):  # the teacher runs as the student does
+            distill = teacher.distill_loss(estimates.float(), batch.mixture, batch.prompts)
+        total = loss + cfg.distill_weight * distill
     optimizer.zero_grad(set_to_none=True)
     total.backward()
     grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
@@ -199,22 +214,53 @@ def prepare_model(cfg: TrainConfig, state: dict[str, Any] | None, model: torch.n
             from fastuss_fx.model import TUSS
 
             model = TUSS(config_from_dict(state["model_config"], "checkpoint"))
-            if cfg.variant and model.config.name != Path(cfg.variant).stem:
-                logger.warning(
-                    "resuming a %r model from the checkpoint; --variant %s is ignored", model.config.name, cfg.variant
-                )
+            if cfg.variant:
+                check_same_variant(model.config, cfg.variant, cfg.run_dir / "last.pt")
         elif cfg.init:
-            model = ckpt.load_model(init_path(cfg))
+            model = load_weights(init_path(cfg))
             logger.info("starting from the weights in %s", init_path(cfg))
             if cfg.variant:
                 model = warm_start(model, cfg.variant)
         else:
-            model = ckpt.build_model(cfg.variant_or_default)
+            model = build_model(cfg.variant_or_default)
     elif state is None and cfg.init:
-        model.load_state_dict(ckpt.load_model(init_path(cfg)).state_dict())
+        model.load_state_dict(load_weights(init_path(cfg)).state_dict())
     if state is not None:
         model.load_state_dict(state["model"])
     return model.float().train()
+
+
+def check_same_variant(saved: Any, variant: str, where: Path) -> None:
+    """Raise ``ValueError`` when ``variant`` describes another model than the checkpoint's ``saved``
+    config (a differing name alone is fine: a copied variant file)."""
+    from fastuss_fx.config import load_variant
+
+    given = load_variant(variant)
+    differ = sorted(k for k, v in asdict(saved).items() if k != "name" and asdict(given)[k] != v)
+    if differ:
+        raise ValueError(
+            f"{where}: variant cannot change when resuming: the checkpoint holds a {saved.name!r} model, "
+            f"--variant {variant} differs in {', '.join(differ)}; use another --out, or --no-resume "
+            "(with --init to start from these weights)"
+        )
+
+
+def resume_changes(cfg: TrainConfig, state: dict[str, Any], where: Path) -> dict[str, tuple[Any, Any]]:
+    """The settings that differ from the checkpoint's run (logged); raises for those that cannot change."""
+    changes = config_changes(state.get("train_config") or {}, cfg)
+    changes.pop("variant", None)  # checked against the checkpoint's model (``check_same_variant``)
+    check_resumable(changes, str(where))
+    recipe = {k: v for k, v in changes.items() if k not in SESSION_FIELDS}
+    session = {k: v for k, v in changes.items() if k in SESSION_FIELDS}
+    if recipe:
+        logger.warning("resuming %s with other settings: %s", where, _describe(recipe))
+    if session:
+        logger.info("resuming %s with other session settings: %s", where, _describe(session))
+    return changes
+
+
+def _describe(changes: dict[str, tuple[Any, Any]]) -> str:
+    return ", ".join(f"{key} {old!r} -> {new!r}" for key, (old, new) in changes.items())
 
 
 def warm_start(source: torch.nn.Module, variant: str) -> torch.nn.Module:
@@ -237,10 +283,10 @@ def init_path(cfg: TrainConfig) -> Path:
     ``shipped:NAME`` those for variant NAME."""
     if cfg.init != "shipped" and not (cfg.init or "").startswith("shipped:"):
         return Path(cfg.init or "")
-    from fastuss_fx.weights import shipped_weights_path
+    from fastuss_fx import pretrained
 
     variant = cfg.init.partition(":")[2] if cfg.init and ":" in cfg.init else cfg.variant_or_default
-    path = shipped_weights_path(variant)
+    path = pretrained.shipped_weights_path(variant)
     if path is None:
         raise FileNotFoundError(f"--init {cfg.init}: no weights are shipped for variant {variant!r}")
     return path
@@ -264,6 +310,11 @@ def train(cfg: TrainConfig, model: torch.nn.Module | None = None) -> dict[str, A
         cfg: the run configuration.
         model: train this module instead of building ``cfg.variant`` (tests, custom models).
     """
+    if not cfg.data:
+        raise ValueError(
+            "no training data: pass --data CORPUS (a folder with manifest.jsonl, e.g. the corpus/ that "
+            "`fastuss data build` writes, or the manifest file itself)"
+        )
     budget = TimeBudget(cfg.time_budget)  # the clock starts before anything else
     context = distributed.setup(cfg.device)
     try:
@@ -286,6 +337,7 @@ def _train(
     out.mkdir(parents=True, exist_ok=True)
     last = out / "last.pt"
     state = ckpt.load_checkpoint(last) if cfg.resume and last.is_file() else None
+    changes = resume_changes(cfg, state, last) if state is not None else {}
     torch.manual_seed(cfg.seed)
 
     # model, optimizer, schedule, EMA and counters; a checkpoint overrides all of them
@@ -293,28 +345,33 @@ def _train(
     raw = model
     optimizer = make_optimizer(raw, cfg)
     plateau = Plateau(cfg.plateau_patience, cfg.plateau_factor, cfg.min_lr / cfg.lr)
-    schedule = Schedule(cfg.schedule, cfg.lr, cfg.min_lr, cfg.warmup_steps, cfg.steps, budget.seconds)
+    schedule = Schedule(cfg.schedule, cfg.lr, cfg.min_lr, cfg.warmup_fraction)
     best = ckpt.BestKeeper(out / "best", cfg.keep_best)
     step, seen, evaluated_at = 0, {"audio_seconds": 0.0, "wall_seconds": 0.0}, -1
     if state is not None:
+        decays = [group["weight_decay"] for group in optimizer.param_groups]
         optimizer.load_state_dict(state["optimizer"])
+        for group, decay in zip(optimizer.param_groups, decays, strict=True):  # as configured now, not as saved
+            group["weight_decay"] = decay
         plateau.load_state_dict(state["plateau"])
         best.load_state_dict(state["best"])
-        schedule.load_state_dict(state.get("schedule", {"finished": True}))  # older checkpoints: a new cycle
+        schedule.load_state_dict(state.get("schedule", {"finished": True}))
         seen.update(state.get("seen", {}))
         if state.get("timing"):
             budget.load_state_dict(state["timing"])
         step, evaluated_at = state["step"], state.get("evaluated_at", -1)
         ckpt.restore_rng(state["rng"])
         logger.info("resuming %s at step %d", last, step)
-    schedule.begin(step)
+    schedule.begin(steps_to_go=step < cfg.steps)
     model, forward = step_callables(raw, cfg, device, context.distributed)  # validation: eager ``raw``
     ema = EMA(raw, cfg.ema_decay) if cfg.ema_decay > 0 else None  # after DDP's broadcast: every rank starts alike
     if ema is not None and state is not None and state.get("ema"):
         ema.load_state_dict(state["ema"])
     teacher = None
-    if cfg.teacher:
-        teacher = ckpt.load_model(cfg.teacher).float().to(device).eval().requires_grad_(False)
+    if cfg.teacher and cfg.distill_weight > 0:
+        teacher = Teacher.load(cfg.teacher, raw, cfg.mix.sample_rate, device, cfg.allow_untrained_teacher)
+    elif cfg.teacher:
+        logger.warning("--teacher %s ignored: --distill-weight is 0", cfg.teacher)
 
     # data: an endless resumable stream and a fixed validation set (the valid split; never test)
     store = ClipStore.from_manifest(cfg.data, cache=cfg.cache, sample_rate=cfg.mix.sample_rate)
@@ -350,7 +407,7 @@ def _train(
     if context.is_main and state is None:
         log.write(event="start", config=train_config_to_dict(cfg), **common)
     elif context.is_main:
-        log.write(event="resume", step=step, config=train_config_to_dict(cfg), **common)
+        log.write(event="resume", step=step, config=train_config_to_dict(cfg), changed=changes, **common)
 
     def counters() -> dict[str, float]:
         wall, audio = seen["wall_seconds"] + budget.elapsed(), seen["audio_seconds"]
@@ -358,7 +415,6 @@ def _train(
 
     def save_last() -> None:
         tic = time.perf_counter()
-        schedule.progress = schedule.progress_at(step, budget.elapsed())
         state: dict[str, Any] = {
             "model": ckpt.model_state(raw),
             "model_config": model_config_dict(raw),
@@ -385,10 +441,11 @@ def _train(
         budget.observe_save(time.perf_counter() - tic)
 
     evaluated_clock = budget.elapsed()  # the session starts the clock of eval_minutes
+    last_val_loss = math.inf  # of the latest evaluation (at ``evaluated_at``)
 
     def evaluate_now() -> bool:
         """Score the (EMA) weights, offer them to ``best/``, log; False if a signal cut it short."""
-        nonlocal evaluated_at, evaluated_clock
+        nonlocal evaluated_at, evaluated_clock, last_val_loss
         tic = time.perf_counter()
         with ema_weights(ema):
             result = validate(
@@ -410,7 +467,7 @@ def _train(
                 )
         seconds = time.perf_counter() - tic
         budget.observe_eval(seconds)
-        evaluated_at, evaluated_clock = step, budget.elapsed()
+        evaluated_at, evaluated_clock, last_val_loss = step, budget.elapsed(), val_loss
         # every rank evaluates together, so the ranks can compare weights here (logged: drift shows early)
         sync = {"ranks_in_sync": distributed.in_sync(raw, context)} if context.distributed else {}
         if sync and not sync["ranks_in_sync"]:
@@ -422,7 +479,7 @@ def _train(
             val_tasks=per_task,
             val_si_sdri=si_sdri,
             best=improved,
-            lr_scale=plateau.scale,
+            **({"lr_scale": plateau.scale} if cfg.schedule == "plateau" else {}),
             ema=ema is not None,
             eval_s=round(seconds, 2),
             **counters(),
@@ -444,6 +501,25 @@ def _train(
             return signals.name or "signal"
         return "time_budget" if flags[1] else "steps" if flags[2] else None
 
+    def steps_left() -> float:
+        """Steps still to run: up to ``steps``, fewer when the time budget ends stepping first (rank
+        0's estimate, so that every rank steps with the same rate)."""
+        by_time = budget.steps_left(cfg.eval_every, cfg.eval_minutes)
+        return distributed.from_main(min(float(cfg.steps - step), by_time), context)
+
+    peak_checked = False
+
+    def check_peak(left: float) -> None:
+        """Warn once per session, as soon as the steps to go are known, if the peak rate is out of reach."""
+        nonlocal peak_checked
+        if peak_checked or step >= cfg.steps or (budget.limited and budget.typical_step() is None):
+            return
+        peak_checked = True
+        warning = peak_warning(schedule, left)
+        if warning and context.is_main:
+            logger.warning("%s", warning)
+            log.write(event="warning", step=step, message=warning)
+
     bar = tqdm(
         total=cfg.steps,
         initial=step,
@@ -452,15 +528,15 @@ def _train(
         dynamic_ncols=True,
     )
     window: list[float] = []
-    tic, skipped, lr, stopped = time.perf_counter(), 0, cfg.lr, None
+    tic, skipped, lr, stopped, teacher_reported = time.perf_counter(), 0, cfg.lr, None, False
     try:
         if budget.limited and budget.eval_s is None and step < cfg.steps:
             evaluate_now()  # measures what an evaluation costs (and scores the starting weights)
+        check_peak(steps_left())
         while (stopped := stop_reason()) is None:
             started = time.perf_counter()
             batch = next(batches).to(device)
-            # rank 0's clock: the ranks' clocks differ by their start times, and so would their rates
-            lr = schedule(step, distributed.from_main(budget.elapsed(), context), plateau.scale)
+            lr, progress = schedule.rate(plateau.scale), schedule.progress
             for group in optimizer.param_groups:
                 group["lr"] = lr
 
@@ -473,23 +549,35 @@ def _train(
             step += 1
             seen["audio_seconds"] += step_audio
             budget.observe_step(time.perf_counter() - started)
+            left = steps_left()
+            schedule.advance(left)
+            check_peak(left)
             window.append(loss)
             bar.update(1)
 
             if step % cfg.log_every == 0 or step == cfg.steps:
                 seconds = time.perf_counter() - tic
                 rate = len(window) * cfg.batch_size * context.world_size / max(seconds, 1e-9)
+                taught = teacher.take_window() if teacher is not None else {}
                 log.write(
                     step=step,
                     loss=sum(window) / len(window),
+                    **taught,  # distill_loss, teacher_s: the teacher's share of step_s
                     lr=lr,
-                    progress=round(schedule.progress, 5),
+                    progress=round(progress, 5),
                     grad_norm=grad_norm,
                     examples_per_s=rate,
+                    step_s=round(seconds / len(window), 4),
                     skipped=skipped,
                     **counters(),
                 )
-                bar.set_postfix(loss=f"{sum(window) / len(window):.2f}", lr=f"{lr:.2e}")
+                if taught and not teacher_reported:
+                    teacher_reported = True
+                    logger.info(
+                        "teacher %s: %.3f s of %.3f s per step", cfg.teacher, taught["teacher_s"], seconds / len(window)
+                    )
+                shown = {"loss": f"{sum(window) / len(window):.2f}", "lr": f"{lr:.2e}"}
+                bar.set_postfix(shown | ({"teacher": f"{taught['teacher_s']:.2f}s"} if taught else {}))
                 window, tic = [], time.perf_counter()
             if signals and not context.distributed:  # stop at once: no evaluation first
                 continue
@@ -514,6 +602,8 @@ def _train(
         "best_val_loss": plateau.best if math.isfinite(plateau.best) else None,
         "skipped": skipped,
     }
+    if teacher is not None and teacher.total_steps:
+        summary["teacher_s_per_step"] = round(teacher.total_seconds / teacher.total_steps, 4)
     if stopped not in ("steps", "time_budget"):  # a signal: save and leave (resume finishes the run)
         if context.is_main:
             save_last()
@@ -535,6 +625,8 @@ def _train(
         summary["ranks_in_sync"] = distributed.in_sync(raw, context)
     if context.is_main and best.entries and not signals:
         summary.update(average_best(raw, best, valid, context, cfg, out))
+    if context.is_main and not signals and model_config_dict(raw) is not None:
+        summary.update(pick_on_valid(summary, last_val_loss if ema is not None and evaluated_at == step else None))
     if signals:  # the end work was cut short; last.pt (written first) is safe
         summary["stopped"] = signals.name
     summary["best_val_loss"] = plateau.best if math.isfinite(plateau.best) else None
@@ -543,12 +635,22 @@ def _train(
     return summary
 
 
+def pick_on_valid(summary: dict[str, Any], ema_val_loss: float | None) -> dict[str, Any]:
+    """``picked``: the weights file to ship, ``averaged.safetensors`` or ``ema.safetensors`` (the final
+    EMA, scored ``ema_val_loss``), whichever has the lower loss on the ``valid`` split."""
+    candidates = {"averaged.safetensors": summary.get("averaged_val_loss"), "ema.safetensors": ema_val_loss}
+    scored = {name: loss for name, loss in candidates.items() if loss is not None and math.isfinite(loss)}
+    if not scored:
+        return {}
+    picked = min(scored, key=lambda name: scored[name])
+    logger.info("picked on valid: %s (validation loss %.3f dB)", picked, scored[picked])
+    return {"picked": picked, "picked_val_loss": scored[picked]}
+
+
 def write_ema(model: torch.nn.Module, ema: EMA, path: Path, step: int) -> None:
     """The EMA weights as a weights file (when the model has a config)."""
     if model_config_dict(model) is None:
         return
-    from fastuss_fx.weights import save_weights
-
     with ema.applied():
         save_weights(model, path, {"step": str(step), "ema_decay": str(ema.decay)})
 
@@ -582,8 +684,6 @@ def average_best(
         out / "averaged.pt",
     )
     if config is not None:
-        from fastuss_fx.weights import save_weights
-
         meta = {
             "steps": json.dumps(steps),
             "val_loss": f"{val_loss:.4f}",

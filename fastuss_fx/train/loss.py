@@ -2,7 +2,8 @@
 
 For a target ``s`` and estimate ``ŝ`` (TUSS): ``-10 log10(|s|² / (|s - ŝ|² + τ|s|²))`` with
 ``τ = 10^(-3)``, so a perfect estimate scores -30 dB and no source can dominate the batch.
-A silent target has no SNR; its estimate's energy is scored against the mixture's instead,
+A silent target (``metrics.is_silent``: mean power at most -100 dBFS, the definition scoring uses
+too) has no SNR; its estimate's energy is scored against the mixture's instead,
 ``10 log10(|ŝ|² / |x|² + τ)`` (also -30 dB at best), with weight 0.1.
 Sources that share a prompt kind (two ``speech`` prompts) are interchangeable, so the loss
 takes the best assignment among them (permutation-invariant training); other sources keep
@@ -18,11 +19,12 @@ from collections.abc import Sequence
 
 import torch
 
+from fastuss_fx.metrics import is_silent
+
 TAU = 1e-3
 """Soft cap: ``-10 log10(TAU)`` = 30 dB is the best SNR the loss rewards."""
 SILENT_WEIGHT = 0.1
-SILENT_POWER = 1e-10
-"""Targets with mean power at or below this (about -100 dBFS) count as silent."""
+"""Weight of a silent target's loss against that of an audible one."""
 _EPS = 1e-12
 
 
@@ -33,7 +35,6 @@ def pairwise_loss(
     *,
     tau: float = TAU,
     silent_weight: float = SILENT_WEIGHT,
-    silent_power: float = SILENT_POWER,
 ) -> torch.Tensor:
     """Loss of every estimate against every target, in dB.
 
@@ -46,7 +47,6 @@ def pairwise_loss(
         [B, S, S]: entry ``[b, i, j]`` scores estimate ``i`` against target ``j``.
     """
     estimates, targets, mixture = estimates.float(), targets.float(), mixture.float()
-    n = targets.shape[-1]
     target_energy = targets.pow(2).sum(-1)  # [B, S]
     estimate_energy = estimates.pow(2).sum(-1)  # [B, S]
     cross = torch.einsum("bin,bjn->bij", estimates, targets)  # [B, S, S]
@@ -56,7 +56,7 @@ def pairwise_loss(
     )
     mix_energy = mixture.pow(2).sum(-1)[:, None, None] + _EPS  # [B, 1, 1]
     silent_loss = 10 * torch.log10(estimate_energy[:, :, None] / mix_energy + tau)
-    silent = (target_energy <= silent_power * n)[:, None, :]
+    silent = is_silent(targets)[:, None, :]  # [B, 1, S]
     return torch.where(silent, silent_weight * silent_loss, active)
 
 
@@ -81,7 +81,7 @@ def pit_loss(
     Args:
         estimates, targets: [B, S, N]; mixture: [B, N].
         prompts: one list of S prompt kinds per example.
-        kwargs: ``tau``, ``silent_weight``, ``silent_power`` for ``pairwise_loss``.
+        kwargs: ``tau``, ``silent_weight`` for ``pairwise_loss``.
 
     Returns:
         (scalar loss in dB, [B, S] chosen permutation: estimate ``i`` is matched to target ``perm[b, i]``).

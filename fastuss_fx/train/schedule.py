@@ -1,18 +1,23 @@
-"""Learning-rate schedules: warm-up, then a decay that knows the run's horizon (or plateau cuts).
+"""Learning-rate schedule: warm-up, then a decay, both as functions of one progress measure.
 
-``Schedule`` maps a step (and the wall time spent) to a learning rate. Its *progress* runs from
-0 to 1 over the run's horizon: ``steps``, or the time budget when one is given (whichever is
-further along). The curve is ``min_lr + (lr - min_lr) * shape(progress)`` times a linear
-warm-up; ``shape`` is a half cosine or a straight line. ``plateau`` keeps the old behaviour:
-flat after warm-up, cut by ``Plateau`` when validation stalls.
+Progress runs from 0 to 1 over a cycle and is counted in steps: each step advances it by its
+share of the steps still to come, ``(1 - progress) / (steps_left + 1)``. ``steps_left`` is what
+remains before stepping stops: ``steps - step``, or fewer when a time budget ends stepping first
+(``TimeBudget.steps_left`` estimates it every step from the measured step and evaluation times
+and the time kept for the end work). So warm-up and decay share one measure, the horizon ends
+where stepping ends, and a horizon that moves (a new ``--steps`` or budget, a slower machine)
+stretches the rest of the curve instead of cutting it. Steps, not wall time: the first step of
+a session may compile for minutes and evaluations take minutes; counted in time, they would use
+up the warm-up without a step taken.
 
-Resuming (the state travels in ``last.pt``):
+The curve at progress ``p``: in the run's first cycle a linear warm-up from ``min_lr`` to ``lr``
+over ``p < warmup_fraction``, then ``min_lr + (lr - min_lr) * shape(q)``, ``q`` the progress through
+the rest (a half cosine or a straight line); ``plateau``: flat at ``lr`` times the ``Plateau`` scale.
 
-- an *interrupted* run (signal, crash) continues its curve: with the same ``steps`` and no
-  budget the progress is exactly ``step / steps``, as if never stopped; with a new ``steps`` or a
-  time budget the rest of the curve (from the progress reached) is stretched over the new horizon;
-- a *finished* run (it reached its steps or its budget) given more steps or a new budget starts
-  a new cycle: warm-up again, then decay from ``lr`` to ``min_lr`` over the new horizon.
+Resuming (the state travels in ``last.pt``): progress continues where it stopped, with no new
+warm-up. A run whose cycle ended (it reached its steps or its budget) resumed with steps to go
+starts a new cycle: the decay starts again from ``lr``, without warm-up (a warm restart: the
+optimizer's moment estimates are already in place; pass a lower ``--lr`` for a gentler one).
 """
 
 from __future__ import annotations
@@ -22,16 +27,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 SHAPES = ("cosine", "linear", "plateau")
-
-
-def lr_at(step: int, base_lr: float, warmup_steps: int, scale: float = 1.0) -> float:
-    """Learning rate for (0-based) ``step``: linear warm-up over ``warmup_steps``, then ``base_lr * scale``."""
-    return base_lr * scale * warmup_factor(step, warmup_steps)
-
-
-def warmup_factor(step: int, warmup_steps: int) -> float:
-    """Linear warm-up from ``1 / warmup_steps`` at (0-based) ``step`` 0 to 1."""
-    return min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
+PEAK_SHORTFALL = 0.95
+"""A planned run whose highest learning rate stays below this share of ``lr`` gets a warning."""
 
 
 def decay_factor(progress: float, shape: str) -> float:
@@ -46,71 +43,100 @@ def decay_factor(progress: float, shape: str) -> float:
     raise ValueError(f"unknown schedule {shape!r}; choose from {', '.join(SHAPES)}")
 
 
+def learning_rate(
+    progress: float, *, shape: str, lr: float, min_lr: float, warmup_fraction: float, scale: float = 1.0
+) -> float:
+    """The rate at ``progress`` (0..1) of a cycle whose first ``warmup_fraction`` warms up.
+
+    ``scale`` is the ``Plateau`` factor, used by the ``plateau`` shape only.
+    """
+    progress = min(max(progress, 0.0), 1.0)
+    decay_factor(0.0, shape)  # validates the shape
+    if progress < warmup_fraction:
+        return min_lr + (lr - min_lr) * progress / warmup_fraction
+    if shape == "plateau":
+        return lr * scale
+    decay = decay_factor((progress - warmup_fraction) / (1.0 - warmup_fraction), shape)
+    return min_lr + (lr - min_lr) * decay
+
+
 @dataclass
 class Schedule:
-    """Warm-up then decay to ``min_lr`` over the horizon; see the module docstring for resuming."""
+    """Warm-up then decay over the steps to come; see the module docstring for resuming."""
 
     shape: str = "cosine"
     lr: float = 1e-3
     min_lr: float = 1e-5
-    warmup_steps: int = 0
-    steps: int = 1
-    """Step horizon of this session."""
-    budget_s: float = 0.0
-    """Wall-time horizon of this session in seconds (0 = none)."""
+    warmup_fraction: float = 0.0
+    """Share of the first cycle spent warming up (0 <= warmup_fraction < 1)."""
     # state (saved in checkpoints)
-    cycle_start: int = 0
-    anchor_step: int = 0
-    anchor_progress: float = 0.0
-    anchor_steps: int = 0
     progress: float = 0.0
+    """Share of the cycle done before the next step."""
+    cycle: int = 0
+    """0 for the run's first cycle (the one with the warm-up), then 1, 2... after restarts."""
     finished: bool = False
+    """The cycle reached its horizon (the run stopped on its steps or its time budget)."""
 
     def __post_init__(self) -> None:
         decay_factor(0.0, self.shape)  # validates the shape
-        if not self.anchor_steps:
-            self.anchor_steps = self.steps
+        if not 0.0 <= self.warmup_fraction < 1.0:
+            raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
 
-    def begin(self, step: int) -> None:
-        """Start a session at ``step`` (after ``load_state_dict`` when resuming)."""
-        if self.finished and (step < self.steps or self.budget_s > 0):
-            self.cycle_start, self.anchor_step, self.anchor_progress, self.progress, self.finished = (
-                step,
-                step,
-                0.0,
-                0.0,
-                False,
-            )
-        elif self.anchor_steps != self.steps or self.budget_s > 0:
-            self.anchor_step, self.anchor_progress = step, self.progress
-        self.anchor_steps = self.steps
+    @property
+    def warmup(self) -> float:
+        """The warm-up share of this cycle (restarts have none)."""
+        return self.warmup_fraction if self.cycle == 0 else 0.0
 
-    def progress_at(self, step: int, elapsed_s: float = 0.0) -> float:
-        """Fraction of the horizon done before (0-based) ``step``, ``elapsed_s`` into the session."""
-        rest = 1.0 - self.anchor_progress
-        by_steps = (
-            self.anchor_progress + rest * (step - self.anchor_step) / (self.steps - self.anchor_step)
-            if self.steps > self.anchor_step
-            else 1.0
+    def begin(self, steps_to_go: bool) -> None:
+        """Start a session (after ``load_state_dict`` when resuming): a finished cycle with
+        ``steps_to_go`` gives way to a new one."""
+        if self.finished and steps_to_go:
+            self.cycle, self.progress, self.finished = self.cycle + 1, 0.0, False
+
+    def rate(self, scale: float = 1.0) -> float:
+        """Learning rate of the next step (``scale``: the plateau factor, ``plateau`` shape only)."""
+        return self.rate_at(self.progress, scale)
+
+    def rate_at(self, progress: float, scale: float = 1.0) -> float:
+        return learning_rate(
+            progress, shape=self.shape, lr=self.lr, min_lr=self.min_lr, warmup_fraction=self.warmup, scale=scale
         )
-        by_time = self.anchor_progress + rest * elapsed_s / self.budget_s if self.budget_s > 0 else 0.0
-        return min(1.0, max(by_steps, by_time))
 
-    def __call__(self, step: int, elapsed_s: float = 0.0, scale: float = 1.0) -> float:
-        """Learning rate of (0-based) ``step``; ``scale`` is the plateau factor (``plateau`` shape only)."""
-        self.progress = self.progress_at(step, elapsed_s)
-        warm = warmup_factor(step - self.cycle_start, self.warmup_steps)
-        if self.shape == "plateau":
-            return self.lr * scale * warm
-        return (self.min_lr + (self.lr - self.min_lr) * decay_factor(self.progress, self.shape)) * warm
+    def advance(self, steps_left: float) -> None:
+        """One step done, ``steps_left`` (about) to come before stepping stops."""
+        self.progress = min(1.0, self.progress + (1.0 - self.progress) / (max(steps_left, 0.0) + 1.0))
+
+    def planned_peak(self, steps_left: float) -> float:
+        """The highest rate of the next ``steps_left`` steps (their progress evenly spaced from here to
+        the horizon); ``lr`` once the peak lies behind (the warm-up is over)."""
+        if self.progress >= self.warmup:
+            return self.lr
+        count = max(1, math.ceil(steps_left))
+        at = (self.warmup - self.progress) / (1.0 - self.progress) * count  # step number of the peak
+        candidates = {min(max(j, 0), count - 1) for j in (math.floor(at), math.ceil(at))}
+        return max(self.rate_at(self.progress + (1.0 - self.progress) * j / count) for j in candidates)
 
     def state_dict(self) -> dict[str, Any]:
-        keys = ("cycle_start", "anchor_step", "anchor_progress", "anchor_steps", "progress", "finished")
-        return {k: v for k, v in asdict(self).items() if k in keys}
+        return {"progress": self.progress, "cycle": self.cycle, "finished": self.finished}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for key, value in state.items():
-            setattr(self, key, value)
+        """Load ``state_dict()``; a checkpoint of the older step-or-time schedule (no ``cycle``) has
+        warmed up already, so it continues as a restart cycle (no warm-up)."""
+        self.progress = float(state.get("progress", 0.0))
+        self.finished = bool(state.get("finished", False))
+        self.cycle = int(state.get("cycle", 1))
+
+
+def peak_warning(schedule: Schedule, steps_left: float) -> str | None:
+    """A warning when the planned ``steps_left`` steps never come near the peak rate ``lr``, else None."""
+    peak = schedule.planned_peak(steps_left)
+    if peak >= PEAK_SHORTFALL * schedule.lr:
+        return None
+    return (
+        f"the planned run will not reach its peak learning rate: about {steps_left:.0f} steps to go, "
+        f"the highest rate is {peak:.3g} ({100 * peak / schedule.lr:.0f} % of lr {schedule.lr:.3g}) with "
+        f"warmup_fraction {schedule.warmup_fraction}; lower --warmup-fraction or plan more steps"
+    )
 
 
 @dataclass
@@ -138,5 +164,6 @@ class Plateau:
         return asdict(self)
 
     def load_state_dict(self, state: dict[str, float]) -> None:
-        for key, value in state.items():
-            setattr(self, key, value)
+        """The run's state (best, bad, scale); ``patience``, ``factor`` and ``min_scale`` stay as
+        configured, so they can change on resume."""
+        self.best, self.bad, self.scale = state["best"], int(state["bad"]), state["scale"]

@@ -7,22 +7,18 @@ the batch and the threads are split among that many data-parallel processes (DDP
 count the model's useful products (``model.macs``: forward MACs, x3 for forward + backward,
 x2 flops per MAC) without the (i)STFT, which training runs as FFTs; the peak is a torch matmul
 with the same threads and precision, measured in the same run. ``compile`` times the compiled
-training forward, as ``fastuss train --compile`` runs it. ``reference`` (a commit) also times
-that commit's own trainer on the same workload, in a process that imports that commit's
-package, rounds alternating with the others, and gives every row its ratio to it. Prints
-figures; asserts nothing.
+training forward, as ``fastuss train --compile`` runs it. ``run_train(reference=...)`` also
+times another trainer, rounds alternating with the others, and gives every row its ratio to it:
+``benchmarks/train_reference.py`` passes the trainer of an older commit (this module needs no
+git). Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import subprocess
-import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -153,7 +149,7 @@ def step_seconds(
     process group this process has joined), set up as the trainer sets it up.
 
     Eager and in one process this only uses the API the trainer had at commit 0ed1e96, so it
-    also times that trainer (``reference_step_seconds``).
+    also times that trainer (``benchmarks/reference_commit.py`` runs it in that commit's package).
     """
     from fastuss_fx.config import load_variant
     from fastuss_fx.data.dataset import Batch
@@ -226,47 +222,6 @@ def _rank_step_seconds(rank: int, processes: int, rendezvous: str, results: Any,
         dist.destroy_process_group()
 
 
-def reference_tree(ref: str, into: str) -> str:
-    """``fastuss_fx`` of commit ``ref`` written under ``into`` (``git archive`` of this checkout)."""
-    root = Path(__file__).resolve().parents[2]
-    try:
-        archive = subprocess.run(
-            ["git", "-C", str(root), "archive", ref, "fastuss_fx"], capture_output=True, check=True
-        ).stdout
-    except subprocess.CalledProcessError as error:
-        why = error.stderr.decode(errors="replace").strip()
-        raise ValueError(f"cannot read commit {ref!r} from the git history of {root}: {why}") from error
-    except OSError as error:
-        raise ValueError(f"cannot read commit {ref!r} (is git installed?): {error}") from error
-    subprocess.run(["tar", "-x", "-C", into], input=archive, check=True)
-    return into
-
-
-def reference_step_seconds(
-    tree: str, variant: str, threads: int, steps: int, batch_size: int, crop_seconds: float, seed: int
-) -> float:
-    """``step_seconds`` (fp32, eager, one process) of the trainer in ``tree``: this module's function
-    run in a process whose ``fastuss_fx`` is that tree's."""
-    code = (
-        "import json, runpy, sys, fastuss_fx; "
-        "assert fastuss_fx.__file__.startswith(sys.argv[3]), f'imported {fastuss_fx.__file__}'; "
-        "step_seconds = runpy.run_path(sys.argv[1])['step_seconds']; "
-        "print(json.dumps(step_seconds(*json.loads(sys.argv[2]))))"
-    )
-    share = [variant, threads, "fp32", steps, batch_size, crop_seconds, seed]
-    env = {**os.environ, "PYTHONPATH": tree, "OMP_NUM_THREADS": str(threads)}
-    done = subprocess.run(
-        [sys.executable, "-c", code, __file__, json.dumps(share), tree],
-        env=env,
-        cwd=tree,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode:
-        raise RuntimeError(f"the reference trainer in {tree} failed:\n{done.stderr[-2000:]}")
-    return float(done.stdout.strip().splitlines()[-1])
-
-
 def run_train(
     variants: list[str],
     threads: int = 2,
@@ -277,44 +232,42 @@ def run_train(
     processes: tuple[int, ...] = (1,),
     rounds: int = 1,
     compile: str = "",
-    reference: str | None = None,
+    reference: tuple[str, Callable[[str], float]] | None = None,
 ) -> list[TrainBenchRow]:
     """Rows for every variant, precision and process count; the peak is measured once per precision.
 
-    ``reference``: also time the trainer of that commit (fp32, eager, one process, same threads and
-    workload) and give every row its ratio to it (``vs_reference``). With ``rounds > 1`` every
-    configuration is timed once per round, the rounds alternating and every other one reversed (so
-    a machine that slows down slows all rows alike), and each row keeps its median step time.
+    ``reference``: ``(name, seconds)``, another trainer and the seconds of one of its steps of a
+    variant (fp32, eager, one process, the same threads and workload, e.g. an older commit's);
+    its rows are labelled ``name`` and every row gets its ratio to it (``vs_reference``). With
+    ``rounds > 1`` every configuration is timed once per round, the rounds alternating and every
+    other one reversed (so a machine that slows down slows all rows alike), and each row keeps its
+    median step time.
     """
     import statistics
-    import tempfile
 
     peaks = {p: torch_matmul_peak_gflops(threads, p) for p in {*precisions, *(("fp32",) if reference else ())}}
     configs = [(v, p, k, "") for v in variants for p in precisions for k in processes]
     if reference:
-        configs = [(v, "fp32", 1, reference) for v in variants] + configs
+        configs = [(v, "fp32", 1, reference[0]) for v in variants] + configs
     timed: dict[tuple[str, str, int, str], list[TrainBenchRow]] = {c: [] for c in configs}
-    with tempfile.TemporaryDirectory(prefix="fastuss-reference-") as tree:
-        if reference:
-            reference_tree(reference, tree)
-        for round_ in range(max(1, rounds)):
-            for v, p, k, ref in configs if round_ % 2 == 0 else configs[::-1]:
-                if ref:
-                    seconds = reference_step_seconds(tree, v, threads, steps, batch_size, crop_seconds, 0)
-                    row = bench_train(v, threads, p, steps, batch_size, crop_seconds, peaks[p], seconds=seconds)
-                    row.trainer = ref
-                else:
-                    row = bench_train(v, threads, p, steps, batch_size, crop_seconds, peaks[p], 0, k, compile)
-                timed[v, p, k, ref].append(row)
-                logger.info(
-                    "round %d: %s, %s trainer, %s, %d process(es): %.2f s/step",
-                    round_ + 1,
-                    v,
-                    row.trainer,
-                    p,
-                    k,
-                    row.s_per_step,
-                )
+    for round_ in range(max(1, rounds)):
+        for v, p, k, ref in configs if round_ % 2 == 0 else configs[::-1]:
+            if reference and ref:
+                seconds = reference[1](v)
+                row = bench_train(v, threads, p, steps, batch_size, crop_seconds, peaks[p], seconds=seconds)
+                row.trainer = ref
+            else:
+                row = bench_train(v, threads, p, steps, batch_size, crop_seconds, peaks[p], 0, k, compile)
+            timed[v, p, k, ref].append(row)
+            logger.info(
+                "round %d: %s, %s trainer, %s, %d process(es): %.2f s/step",
+                round_ + 1,
+                v,
+                row.trainer,
+                p,
+                k,
+                row.s_per_step,
+            )
     rows = []
     for rounds_of_config in timed.values():
         median = statistics.median(r.s_per_step for r in rounds_of_config)
@@ -352,8 +305,7 @@ __all__ = [
     "TrainBenchRow",
     "bench_train",
     "run_train",
-    "reference_tree",
-    "reference_step_seconds",
+    "step_seconds",
     "format_train_rows",
     "torch_matmul_peak_gflops",
     "step_flops",

@@ -2,14 +2,17 @@
 
 ``TimeBudget`` keeps the end of a run (final evaluation, checkpoint, averaged and EMA weights)
 inside the budget: it measures steps, evaluations and saves as they happen and says stop when
-one more step (plus the evaluation due after it) would leave too little time for that end work.
+one more step (plus the evaluation due after it) would leave too little time for that end work,
+and estimates how many steps still fit (``steps_left``: the learning-rate schedule's horizon).
 ``StopSignals`` turns the signals into a flag that the loop checks after every step, so the
 step in flight completes and ``last.pt`` is written before the process exits.
 """
 
 from __future__ import annotations
 
+import math
 import signal
+import statistics
 import threading
 import time
 from collections import deque
@@ -33,6 +36,8 @@ class TimeBudget:
         self.seconds = 60.0 * minutes if minutes > 0 else 0.0
         self.clock, self.start = clock, clock()
         self.steps: deque[float] = deque(maxlen=16)
+        self.steady: deque[float] = deque(maxlen=16)  # without the session's first step (it may compile)
+        self.session_steps = 0
         self.eval_s: float | None = None
         self.save_s = 1.0
 
@@ -48,6 +53,13 @@ class TimeBudget:
 
     def observe_step(self, seconds: float) -> None:
         self.steps.append(seconds)
+        if self.session_steps:
+            self.steady.append(seconds)
+        self.session_steps += 1
+
+    def typical_step(self) -> float | None:
+        """The median step time (this session's first step left out), None before one is known."""
+        return statistics.median(self.steady) if self.steady else None
 
     def observe_eval(self, seconds: float) -> None:
         self.eval_s = seconds if self.eval_s is None else max(seconds, 0.5 * (self.eval_s + seconds))
@@ -67,6 +79,20 @@ class TimeBudget:
         need = step + (SAFETY * (self.eval_s or 0.0) if eval_next else 0.0) + self.reserve()
         return self.elapsed() + need > self.seconds
 
+    def steps_left(self, eval_every: int = 0, eval_minutes: float = 0.0) -> float:
+        """About how many more steps fit before stepping must stop: the time left after the end work,
+        less the share that evaluations every ``eval_every`` steps or ``eval_minutes`` minutes take,
+        over the typical step time (inf without a budget or before a step time is known)."""
+        step_s = self.typical_step()
+        if not self.limited or step_s is None:
+            return math.inf
+        evaluation = self.eval_s or 0.0
+        left = self.seconds - self.elapsed() - self.reserve()
+        if eval_minutes > 0:
+            left *= 60.0 * eval_minutes / (60.0 * eval_minutes + evaluation)
+        per_step = step_s + (evaluation / eval_every if eval_every > 0 else 0.0)
+        return max(left, 0.0) / per_step
+
     def state_dict(self) -> dict[str, Any]:
         """The measured costs (a resumed run starts from them)."""
         return {"eval_s": self.eval_s, "save_s": self.save_s, "step_s": list(self.steps)}
@@ -74,6 +100,7 @@ class TimeBudget:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.eval_s, self.save_s = state["eval_s"], state["save_s"]
         self.steps.extend(state["step_s"])
+        self.steady.extend(state["step_s"])
 
 
 class StopSignals:

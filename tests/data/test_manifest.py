@@ -1,9 +1,11 @@
 import json
+import os
 
 import numpy as np
 import pytest
 from pedalboard.io import AudioFile
 
+from fastuss_fx.data import manifest
 from fastuss_fx.data.manifest import (
     ClipStore,
     ManifestRow,
@@ -148,7 +150,7 @@ def test_stats_hours_per_split_and_tts_share(capsys):
     assert "groups in more than one split: 1" in leaky.table()
 
 
-def test_mmap_cache_decodes_once_and_matches_memory_cache(tmp_path):
+def test_mmap_cache_decodes_once_and_matches_memory_cache(tmp_path, monkeypatch):
     from fastuss_fx.data.synthetic import write_synthetic_corpus
 
     folder = write_synthetic_corpus(tmp_path / "corpus", clips_per_role=1, valid_per_role=1, seconds=0.5)
@@ -158,9 +160,33 @@ def test_mmap_cache_decodes_once_and_matches_memory_cache(tmp_path):
         np.testing.assert_array_equal(mapped.audio(index), memory.audio(index))
     files = sorted((tmp_path / "clips").rglob("*.npy"))
     assert len(files) == len(memory) and all(f.stat().st_mode & 0o777 == 0o644 for f in files)
-    (tmp_path / "corpus" / memory.rows[0].path).unlink()  # a second store reads the cache, not the audio
+    monkeypatch.setattr(manifest, "load_clip", _no_decoding)  # a second store reads the cache
     again = ClipStore.from_manifest(folder, cache="mmap", cache_dir=tmp_path / "clips")
     np.testing.assert_array_equal(again.audio(0), memory.audio(0))
+
+
+def _no_decoding(path, sample_rate):
+    raise AssertionError(f"decoded {path} again")
+
+
+def test_mmap_cache_of_a_rebuilt_corpus_holds_the_new_audio(tmp_path):
+    """A clip rewritten at the same path with the same length, file size and modification time
+    is decoded anew, and its stale copy leaves the cache."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    write_manifest([ManifestRow("a.wav", "speech")], corpus / "manifest.jsonl")
+    clip = corpus / "a.wav"
+    old, new = (0.5 * np.sin(np.linspace(0, f, 4800, dtype=np.float32)) for f in (100, 300))
+    for audio in (old, new):
+        stat = clip.stat() if clip.exists() else None
+        with AudioFile(str(clip), "w", 48000, 1) as f:
+            f.write(audio[None])
+        if stat is not None:  # the rebuild keeps size and mtime: only the bytes tell the clips apart
+            os.utime(clip, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+            assert clip.stat().st_size == stat.st_size
+        store = ClipStore.from_manifest(corpus, cache="mmap", cache_dir=tmp_path / "clips")
+        np.testing.assert_allclose(store.audio(0), audio, atol=2 / 32767)
+    assert len(list((tmp_path / "clips").iterdir())) == 1
 
 
 def test_atomic_path_keeps_the_old_file_on_error(tmp_path):

@@ -57,3 +57,15 @@ def test_save_is_atomic_and_best_keeper_replaces_a_step(tmp_path):
     keeper.offer(3.0, 5, {"v": 3.0})
     keeper.offer(2.0, 5, {"v": 2.0})  # the same step again (e.g. a resumed run's first evaluation)
     assert keeper.entries == [(2.0, 5, "step_0000005.pt")] and load_checkpoint(keeper.paths()[0])["v"] == 2.0
+
+
+def test_best_keeper_keeps_its_configured_count_after_a_resume(tmp_path):
+    keeper = BestKeeper(tmp_path / "best", keep=3)
+    for step, value in [(1, 3.0), (2, 2.0), (3, 1.0)]:
+        keeper.offer(value, step, {"step": step})
+    fewer = BestKeeper(tmp_path / "best", keep=1)
+    fewer.load_state_dict(keeper.state_dict())
+    assert fewer.keep == 1
+    assert not fewer.offer(5.0, 4, {"step": 4})  # not kept, and the extra snapshots go
+    assert fewer.entries == [(1.0, 3, "step_0000003.pt")]
+    assert sorted(p.name for p in (tmp_path / "best").iterdir()) == ["step_0000003.pt"]

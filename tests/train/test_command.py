@@ -4,6 +4,7 @@ import pytest
 
 from fastuss_fx.cli import get_parser, main
 from fastuss_fx.commands.train import config_from_args
+from fastuss_fx.pretrained import DEFAULT_MODELS
 from fastuss_fx.train.config import TrainConfig
 
 
@@ -78,3 +79,32 @@ def test_flag_help_is_the_field_docstring(capsys):
     assert "shipped:NAME those for variant NAME" in text and "(default: none)" in text
     assert "``" not in text
     assert "--mix-snr-db MIX_SNR_DB MIX_SNR_DB default: (-5.0, 25.0)" in text  # a field without its own docstring
+
+
+def test_defaults_follow_the_package_and_the_data_is_named(capsys):
+    assert TrainConfig().variant_or_default == DEFAULT_MODELS["offline"]
+    assert TrainConfig().run_dir.name == DEFAULT_MODELS["offline"]  # fastuss-4.6g, not fastuss-4
+    assert TrainConfig(variant="my/tiny-x.yaml").run_dir.name == "tiny-x"
+    assert main(["train", "--steps", "1"]) == 2  # no --data: an error before any work
+    assert "no training data: pass --data CORPUS" in capsys.readouterr().err
+    config = config_from_args(
+        parse("--data", "corpus/", "--warmup-fraction", "0.1", "--lr", "1e-3", "--grad-clip", "5")
+    )
+    assert (config.data, config.warmup_fraction, config.lr, config.grad_clip) == ("corpus/", 0.1, 1e-3, 5.0)
+    with pytest.raises(ValueError, match="warmup_fraction must be in"):
+        config_from_args(parse("--warmup-fraction", "1"))
+
+
+def test_teacher_flags(capsys):
+    config = config_from_args(
+        parse("--teacher", "tuss.medium.2-4src", "--distill-weight", "1.5", "--allow-untrained-teacher")
+    )
+    assert (config.teacher, config.distill_weight, config.allow_untrained_teacher) == ("tuss.medium.2-4src", 1.5, True)
+    assert (TrainConfig().teacher, TrainConfig().allow_untrained_teacher) == (None, False)
+    with pytest.raises(ValueError, match="distill_weight must be a finite number >= 0, got -0.5"):
+        config_from_args(parse("--distill-weight", "-0.5"))
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--teacher TEACHER Distil from this model" in text and "installed model (fastuss models import" in text
+    assert "--distill-weight DISTILL_WEIGHT Weight of the loss against the teacher's outputs" in text

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from fastuss_fx.cli import main
-from fastuss_fx.data.dataset import validation_batches
+from fastuss_fx.data.dataset import Batch, validation_batches
 from fastuss_fx.data.manifest import ClipStore, read_manifest, write_manifest
 from fastuss_fx.data.mixer import MixConfig
 from fastuss_fx.data.tasks import get_tasks
@@ -20,7 +20,9 @@ from fastuss_fx.train.evaluate import (
     format_table,
     identity,
     model_separator,
+    score_batch,
 )
+from fastuss_fx.train.loss import SILENT_WEIGHT, pairwise_loss
 
 
 @pytest.fixture(scope="module")
@@ -147,3 +149,23 @@ def test_eval_command_defaults_to_the_test_split(test_split_corpus, tmp_path, ca
     assert m["mixtures"] == 3 and m["si_sdri_ci95"] == pytest.approx(0.0, abs=1e-6)
     assert main([*args, "--split", "valid"]) == 2
     assert "no clips in the 'valid' split (this corpus has test, train)" in capsys.readouterr().err
+
+
+def test_loss_and_scoring_share_one_silence():
+    """A target at -110 dBFS (not exactly zero) is silent for both the loss and the scores; one at -90 dBFS
+    is audible for both."""
+    n = 4800
+    g = torch.Generator().manual_seed(0)
+    speech = torch.randn(1, n, generator=g)
+    quiet = torch.randn(1, n, generator=g)
+    quiet = quiet / quiet.pow(2).mean().sqrt()  # mean power 1
+    for power_db, silent in ((-110.0, True), (-90.0, False)):
+        targets = torch.stack([speech, quiet * 10 ** (power_db / 20)], dim=1)  # [1, 2, N]
+        mixture = targets.sum(1)
+        estimates = torch.stack([speech, 0.5 * mixture], dim=1)
+        batch = Batch(mixture, targets, [["speech", "sfxbg"]], "denoise")
+        scored = [r["prompt"] for r in score_batch(estimates, batch)]
+        assert scored == (["speech"] if silent else ["speech", "sfxbg"])
+        entry = float(pairwise_loss(estimates, targets, mixture)[0, 1, 1])
+        leak = 10 * math.log10(float(estimates[0, 1].pow(2).sum() / mixture.pow(2).sum()) + 1e-3)
+        assert (entry == pytest.approx(SILENT_WEIGHT * leak, abs=1e-3)) == silent

@@ -39,7 +39,7 @@ def tiny_config(corpus, out, **changes):
         steps=4,
         batch_size=2,
         lr=3e-3,
-        warmup_steps=4,
+        warmup_fraction=0.25,
         log_every=2,
         eval_every=2,
         checkpoint_every=2,
@@ -89,6 +89,11 @@ def test_training_lowers_the_loss(corpus, tmp_path):
     evals = [r for r in log if "val_loss" in r]
     assert evals[-1]["step"] == 36 and evals[-1]["audio_hours"] == pytest.approx(36 / 3600) and evals[-1]["wall_s"] > 0
     assert set(evals[-1]["val_si_sdri"]) == {"denoise", "dialog"}
+    # the weights to ship are picked on valid: the averaged best snapshots or the final EMA (scored at step 36)
+    assert summary["picked_val_loss"] == min(summary["averaged_val_loss"], evals[-1]["val_loss"])
+    assert summary["picked"] == (
+        "averaged.safetensors" if summary["averaged_val_loss"] <= evals[-1]["val_loss"] else "ema.safetensors"
+    )
 
 
 def signal_at_step(model, at, signum=signal.SIGTERM):
@@ -143,6 +148,42 @@ def test_resume_after_a_signal_equals_uninterrupted_training(corpus, tmp_path):
     assert any(not torch.equal(a["model"][k], v) for k, v in a["ema"]["shadow"].items() if v.is_floating_point())
 
 
+def test_resume_with_other_settings_says_what_changed_and_refuses_another_model(corpus, tmp_path, caplog):
+    run = tmp_path / "run"
+    first = tiny_config(corpus, run, steps=2, warmup_fraction=0.6, keep_best=2, eval_every=1, ema_decay=0.0)
+    train(first)
+    log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    warning = next(r["message"] for r in log if r.get("event") == "warning")  # 2 steps, 60 % of them warm-up
+    assert "will not reach its peak learning rate" in warning and "83 % of lr 0.003" in warning
+    assert len(list((run / "best").iterdir())) == 2
+    with caplog.at_level("INFO", logger="fastuss_fx.train.loop"):
+        train(replace(first, steps=3, lr=1e-3, weight_decay=0.5, keep_best=1, mix=replace(MIX, snr_db=(0.0, 5.0))))
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "other settings" in r.getMessage()]
+    assert (
+        len(warned) == 1 and "lr 0.003 -> 0.001" in warned[0] and "mix.snr_db [-5.0, 25.0] -> [0.0, 5.0]" in warned[0]
+    )
+    assert "steps" not in warned[0].replace("keep_best", "")  # session settings are logged at info level
+    assert any("other session settings: steps 2 -> 3" in r.getMessage() for r in caplog.records)
+    resume = next(
+        r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r.get("event") == "resume"
+    )
+    assert resume["changed"]["weight_decay"] == [0.01, 0.5]
+    # the new settings are used, not the saved ones
+    state = load_checkpoint(run / "last.pt")
+    assert [g["weight_decay"] for g in state["optimizer"]["param_groups"]] == [0.5, 0.0]
+    assert len(list((run / "best").iterdir())) == 1 and len(state["best"]["entries"]) == 1
+    with pytest.raises(ValueError, match=r"variant cannot change when resuming: .*'tiny' model, --variant tiny-causal"):
+        train(replace(first, steps=4, variant="tiny-causal"))
+    with pytest.raises(ValueError, match=r"mix.sample_rate cannot change when resuming \(48000 saved, 24000 given\)"):
+        train(replace(first, steps=4, mix=replace(MIX, sample_rate=24000)))
+    assert load_checkpoint(run / "last.pt")["step"] == 3
+
+
+def test_training_data_is_required():
+    with pytest.raises(ValueError, match="no training data: pass --data CORPUS"):
+        train(TrainConfig())
+
+
 class VirtualBudget(TimeBudget):
     """A time budget on a virtual clock: every step costs 10 s, every evaluation 20 s, every save 1 s
     (so the test does not depend on how fast this machine is)."""
@@ -187,20 +228,27 @@ def test_time_budget_stops_early_and_writes_everything(corpus, tmp_path, monkeyp
     evals = [r for r in log if "val_loss" in r]
     assert [r["step"] for r in evals] == [0, 3]  # the starting weights (measures an evaluation) and the final ones
     assert [r["wall_s"] for r in evals] == [20.0, 71.0] and evals[-1]["audio_seconds"] == 3 * 2 * 0.5
+    # the schedule's horizon is the steps that fit: the first step (it may compile) moves progress by a step of
+    # the 100_000; after the second, 120 - 40 - 68.7 = 11.3 s are left for 10-s steps and their share of the
+    # evaluations every 1000 steps: 1.13 steps, so the last step is near the end
     progress = [r["progress"] for r in log if "loss" in r]
-    assert progress == sorted(progress) and progress[-1] == pytest.approx(
-        (20 + 2 * 10) / 120, abs=1e-5
-    )  # the lr follows the budget
-    assert log[-1]["event"] == "end"
-    # again, evaluating every 15 s: a new cycle over the new budget; the measured costs come from last.pt (no
-    # evaluation first). Steps start at 0, 10 (an evaluation due after it still fits: 10 + 10 + 30 + 68.7 <= 120),
-    # 40 (after the 20-s evaluation); at 50 the evaluation due after the next step would not fit.
+    assert progress == pytest.approx([0.0, 1e-5, 1e-5 + (1 - 1e-5) / (1 + 11.3 / (10 + 20 / 1000))], abs=1e-5)
+    assert log[-1]["event"] == "end" and state["schedule"]["finished"] and state["schedule"]["cycle"] == 0
+    assert state["schedule"]["progress"] == pytest.approx(
+        progress[-1] + (1 - progress[-1]) / (1 + 1.3 / 10.02), abs=1e-4
+    )
+    # again, evaluating every 15 s: a new cycle over the new budget, from the peak rate (no new warm-up); the
+    # measured costs come from last.pt (no evaluation first). Steps start at 0, 10 (an evaluation due after it
+    # still fits: 10 + 10 + 30 + 68.7 <= 120), 40 (after the 20-s evaluation); at 50 the evaluation due after
+    # the next step would not fit.
     summary = train(replace(config, eval_minutes=0.25), model=fresh_model())
     assert summary["step"] == 3 + 3
     state = load_checkpoint(run / "last.pt")
-    assert state["schedule"]["cycle_start"] == 3 and state["seen"]["audio_seconds"] == 6 * 2 * 0.5
+    assert state["schedule"]["cycle"] == 1 and state["seen"]["audio_seconds"] == 6 * 2 * 0.5
     log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if "val_loss" in r] == [0, 3, 5, 6]
+    assert [r["lr"] for r in log if "loss" in r][3] == config.lr
+    assert not any("lr_scale" in r for r in log)  # the plateau scale is logged under ``plateau`` only
 
 
 def test_init_and_distillation_from_a_checkpoint(corpus, tmp_path):
@@ -230,7 +278,7 @@ def test_init_shipped_starts_from_the_package_weights_when_the_run_folder_is_gon
     shipped = tmp_path / "tiny.safetensors"
     save_weights(fresh_model(seed=5), shipped)
     monkeypatch.setattr(
-        "fastuss_fx.weights.shipped_weights_path", lambda variant: shipped if variant == "tiny" else None
+        "fastuss_fx.pretrained.shipped_weights_path", lambda variant: shipped if variant == "tiny" else None
     )
     run = tmp_path / "gone" / "run"
     summary = train(
@@ -272,7 +320,7 @@ def test_init_of_another_variant_warm_starts_the_named_variant(corpus, tmp_path,
     shipped = tmp_path / "tiny-causal.safetensors"
     save_weights(causal, shipped)
     monkeypatch.setattr(
-        "fastuss_fx.weights.shipped_weights_path", lambda variant: shipped if variant == "tiny-causal" else None
+        "fastuss_fx.pretrained.shipped_weights_path", lambda variant: shipped if variant == "tiny-causal" else None
     )
     variant = tmp_path / "tiny-twin.yaml"
     variant.write_text(yaml.safe_dump(non_causal_twin("tiny-twin")))
