@@ -38,6 +38,8 @@ class BenchRow:
     hop_ms_p99: float | None = None
     hop_duration_ms: float | None = None
     precision: str = "float32"  # "int8": the realtime step graph with int8 matrix products
+    engine: str = "onnx"  # "torch": the torch model itself (``fastuss bench --model``)
+    prompts: int = 2
 
     @property
     def peak_fraction(self) -> float:
@@ -73,23 +75,37 @@ def matmul_peak_gflops(threads: int, size: int = 1024, seconds: float = 1.0) -> 
     return 2 * size**3 * runs / (time.perf_counter() - start) / 1e9
 
 
-def bench_offline(variant: str, threads: int, audio_seconds: float, peak: float) -> BenchRow:
-    """The offline graph over ``audio_seconds`` of noise in the processor's 6-s segments."""
+def bench_offline(
+    variant: str,
+    threads: int,
+    audio_seconds: float,
+    peak: float,
+    engine: str = "onnx",
+    prompts: tuple[str, ...] = PROMPTS,
+) -> BenchRow:
+    """The offline graph (or, ``engine="torch"``, the torch model) over ``audio_seconds`` of noise
+    in the processor's segments (the variant's reference length, 6 s for ours and TUSS)."""
     from fastuss_fx.config import load_variant
-    from fastuss_fx.engines import load_onnx_backend
+    from fastuss_fx.engines import load_onnx_backend, load_torch_backend
     from fastuss_fx.model.macs import count_macs
 
     config = load_variant(variant)
-    backend = load_onnx_backend(variant, threads)
+    if engine == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        backend = load_torch_backend(variant)
+    else:
+        backend = load_onnx_backend(variant, threads)
     segment = round(config.reference_seconds * config.stft.sample_rate)
     n_segments = max(1, round(audio_seconds / config.reference_seconds))
     mix = (0.1 * np.random.default_rng(0).standard_normal((1, segment))).astype(np.float32)
-    backend.separate(mix, PROMPTS)  # warm-up
+    backend.separate(mix, prompts)  # warm-up
     start = time.perf_counter()
     for _ in range(n_segments):
-        backend.separate(mix, PROMPTS)
+        backend.separate(mix, prompts)
     elapsed = time.perf_counter() - start
-    macs = count_macs(config, len(PROMPTS), segment).total * n_segments
+    macs = count_macs(config, len(prompts), segment).total * n_segments
     return BenchRow(
         variant,
         "offline",
@@ -98,7 +114,23 @@ def bench_offline(variant: str, threads: int, audio_seconds: float, peak: float)
         config.latency_ms,
         2 * macs / elapsed / 1e9,
         peak,
+        engine=engine,
+        prompts=len(prompts),
     )
+
+
+def bench_models(names: list[str], threads: int, audio_seconds: float, prompts: tuple[str, ...]) -> list[BenchRow]:
+    """Each model's offline path through onnxruntime and its torch forward, side by side, rounds
+    alternating (three rounds, each row keeps its median RTF) so both see the same machine load."""
+    peak = matmul_peak_gflops(threads)
+    rows = []
+    for name in names:
+        rounds: dict[str, list[BenchRow]] = {"onnx": [], "torch": []}
+        for _ in range(3):
+            for engine in rounds:
+                rounds[engine].append(bench_offline(name, threads, audio_seconds, peak, engine, prompts))
+        rows += [sorted(measured, key=lambda r: r.rtf)[1] for measured in rounds.values()]
+    return rows
 
 
 def bench_realtime(
@@ -185,23 +217,26 @@ def run(
 
 def format_rows(rows: list[BenchRow]) -> str:
     head = (
-        f"{'variant':<16}{'path':<10}{'weights':>8}{'threads':>8}{'RTF':>8}{'latency ms':>12}{'hop p50 ms':>12}"
-        f"{'hop p99 ms':>12}{'GFLOP/s':>10}{'peak':>9}{'of peak':>9}"
+        f"{'variant':<20}{'path':<10}{'engine':>7}{'weights':>8}{'threads':>8}{'RTF':>8}{'latency ms':>12}"
+        f"{'hop p50 ms':>12}{'hop p99 ms':>12}{'GFLOP/s':>10}{'peak':>9}{'of peak':>9}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
         p50 = f"{r.hop_ms_p50:.2f}" if r.hop_ms_p50 is not None else "-"
         p99 = f"{r.hop_ms_p99:.2f}" if r.hop_ms_p99 is not None else "-"
         lines.append(
-            f"{r.name:<16}{r.path:<10}{'int8' if r.precision == 'int8' else 'fp32':>8}{r.threads:>8}{r.rtf:>8.3f}"
+            f"{r.name:<20}{r.path:<10}{r.engine:>7}{'int8' if r.precision == 'int8' else 'fp32':>8}{r.threads:>8}"
+            f"{r.rtf:>8.3f}"
             f"{r.latency_ms:>12.2f}{p50:>12}{p99:>12}"
             f"{r.gflops:>10.1f}{r.peak_gflops:>9.1f}{100 * r.peak_fraction:>8.1f}%"
         )
+    counts = sorted({r.prompts for r in rows})
     lines.append(
-        "RTF = processing s / audio s (2 prompts); peak = onnxruntime float32 matmul, same thread count, same run"
+        f"RTF = processing s / audio s ({'/'.join(map(str, counts))} prompts); "
+        "peak = onnxruntime float32 matmul, same thread count, same run"
     )
     lines.append("(int8 rows: float32-equivalent GFLOP/s against the same float32 peak).")
     return "\n".join(lines)
 
 
-__all__ = ["BenchRow", "matmul_peak_gflops", "run", "format_rows", "peak_rss_offline_mb"]
+__all__ = ["BenchRow", "bench_models", "matmul_peak_gflops", "run", "format_rows", "peak_rss_offline_mb"]

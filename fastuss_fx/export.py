@@ -72,6 +72,19 @@ class _StreamStep(nn.Module):
         return (out, *new_state)
 
 
+class _PromptPass(nn.Module):
+    """Prompt ids -> the stream state the prompts fix: prompt vectors, and (task-aware models) each
+    cross-prompt block's prompt keys and values."""
+
+    def __init__(self, model: TUSS) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, kinds: Tensor, occurrences: Tensor) -> tuple[Tensor, ...]:
+        vectors, keys_values = self.model.prompt_vectors(kinds, occurrences)
+        return (vectors, *keys_values)
+
+
 def fingerprint(model: TUSS) -> str:
     """The cache key of ``model``'s graphs: exporter version, torch version, export source hash,
     config and weights (hash it in inference form, so a training model and its fused copy agree)."""
@@ -142,9 +155,11 @@ def _export_offline(model: TUSS, directory: Path, check: bool) -> dict:
             "sources": {0: "batch", 1: "sources", 2: "samples"},
         },
     )
+    inputs = {"mix": ["batch", "samples"], "kinds": ["batch", "sources"], "occurrences": ["batch", "sources"]}
+    present = {i.name for i in onnx.load(str(path), load_external_data=False).graph.input}  # unused ids drop out
     entry: dict = {
         "file": path.name,
-        "inputs": {"mix": ["batch", "samples"], "kinds": ["batch", "sources"], "occurrences": ["batch", "sources"]},
+        "inputs": {name: dims for name, dims in inputs.items() if name in present},
         "outputs": {"sources": ["batch", "sources", "samples"]},
     }
     if check:  # another length, batch and prompt count than the traced example
@@ -153,7 +168,8 @@ def _export_offline(model: TUSS, directory: Path, check: bool) -> dict:
         with torch.no_grad():
             reference = model.separate_ids(mix, kinds, occurrences).numpy()
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        got = session.run(None, {"mix": mix.numpy(), "kinds": kinds.numpy(), "occurrences": occurrences.numpy()})[0]
+        feeds = {"mix": mix.numpy(), "kinds": kinds.numpy(), "occurrences": occurrences.numpy()}
+        got = session.run(None, {name: value for name, value in feeds.items() if name in present})[0]
         entry["parity"] = check_parity(reference, got, "offline graph")
     return entry
 
@@ -177,10 +193,24 @@ def _export_streaming(model: TUSS, directory: Path, hops_per_step: int, check: b
         raise ValueError(f"hops_per_step must be a positive integer, got {hops_per_step!r}")
     names = model.state_names()
     kinds, occurrences = _ids(["speech", "sfx"], 1)
+    task_aware = model.config.prompt_attention
+    prompt_names = names[: 1 + 2 * len(model.cross_prompt)] if task_aware else names[:1]
     with torch.no_grad():
         state = model.initial_state_ids(kinds, occurrences)
-        np.save(directory / "prompt_vectors.npy", prompt_vector_table(model))
+        if not task_aware:
+            np.save(directory / "prompt_vectors.npy", prompt_vector_table(model))
     symbolic = _state_shapes(model)
+    if task_aware:  # the prompt state depends on the whole prompt list: a graph of its own, run once per stream
+        prompt_dynamic = {"kinds": {0: "batch", 1: "sources"}, "occurrences": {0: "batch", 1: "sources"}}
+        prompt_dynamic.update({n: dict(enumerate(symbolic[n])) for n in prompt_names})
+        _export(
+            _PromptPass(model),
+            (kinds, occurrences),
+            directory / "prompts.onnx",
+            ["kinds", "occurrences"],
+            prompt_names,
+            _only_symbolic(prompt_dynamic),
+        )
     samples = hops_per_step * model.config.stft.hop
     state_in, state_out = [f"in.{n}" for n in names], [f"out.{n}" for n in names]
     dynamic = {"chunk": {0: "batch"}, "output": {0: "batch", 1: "sources"}}
@@ -197,7 +227,7 @@ def _export_streaming(model: TUSS, directory: Path, hops_per_step: int, check: b
     )
     entry: dict = {
         "step_file": "stream_step.onnx",
-        "prompt_vectors_file": "prompt_vectors.npy",
+        **({"prompt_file": "prompts.onnx"} if task_aware else {"prompt_vectors_file": "prompt_vectors.npy"}),
         "hop": model.config.stft.hop,
         "hops_per_step": hops_per_step,
         "step_samples": samples,
@@ -208,8 +238,8 @@ def _export_streaming(model: TUSS, directory: Path, hops_per_step: int, check: b
                 "name": n,
                 "shape": symbolic[n],
                 "dtype": str(t.dtype).removeprefix("torch."),
-                "initial": "prompt table"
-                if n == "prompt_vectors"
+                "initial": ("prompt graph" if task_aware else "prompt table")
+                if n in prompt_names
                 else ("masked" if n.endswith("key_bias") else "zeros"),
             }
             for n, t in zip(names, state, strict=True)
@@ -231,7 +261,7 @@ def prompt_vector_table(model: TUSS) -> np.ndarray:
     kinds = torch.arange(n_kinds).repeat_interleave(n_occurrences)[None]
     occurrences = torch.arange(n_occurrences).repeat(n_kinds)[None]
     with torch.no_grad():
-        vectors = model.prompt_vectors(kinds, occurrences)[0]
+        vectors = model.prompt_vectors(kinds, occurrences)[0][0]
     return vectors.reshape(n_kinds, n_occurrences, *vectors.shape[1:]).numpy().astype(np.float32)
 
 
@@ -281,8 +311,7 @@ def _run_step_graph(
     import onnxruntime as ort
 
     step = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    table = np.load(directory / entry["prompt_vectors_file"])
-    state = initial_stream_state(entry, table, kinds.numpy(), occurrences.numpy())
+    state = initial_stream_state(entry, directory, kinds.numpy(), occurrences.numpy())
     names = [i.name for i in step.get_inputs()]
     outputs = []
     for chunk in chunks:
@@ -302,13 +331,30 @@ def _stream_with_torch(model: TUSS, chunks: list[Tensor], kinds: Tensor, occurre
     return np.concatenate(outputs, axis=-1)
 
 
+class _DropRecords(logging.Filter):
+    """A logging filter that drops records whose message starts with ``prefix``."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.prefix)
+
+
 def quantize_streaming(
     model: TUSS, directory: Path, entry: dict, signal: tuple[list[Tensor], Tensor, Tensor], reference: np.ndarray
 ) -> dict | None:
-    """Write ``stream_step.int8.onnx``: onnxruntime dynamic quantization (int8 weights,
+    """Write ``stream_step.int8.onnx``: onnxruntime dynamic quantization (8-bit weights,
     activations quantized on the fly) of the learned matrix products; the STFT transforms
     stay float32. ``reference`` is the float graph's output on ``signal`` (chunks, kinds,
     occurrences). Returns the manifest entry, or None (and no file) if it loses too much.
+
+    Weights are unsigned (``U8U8``), not signed (``U8S8``): without VNNI (AVX2-only x86 hosts)
+    onnxruntime runs u8 x s8 products with ``vpmaddubsw``, whose 16-bit pair sums saturate
+    (tiny-causal fell from 35 to 8 dB SI-SDR against the float graph); u8 x u8 products are
+    widened to 16 bits before their 32-bit sums, so the same integer result comes out on
+    AVX2, AVX-512 and VNNI hosts.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -319,15 +365,15 @@ def quantize_streaming(
         for n in onnx.load(str(source)).graph.node
         if n.op_type in ("MatMul", "Gemm") and n.name.startswith(learned)
     ]
-    root = logging.getLogger()  # the quantizer logs advice about pre-processing on the root logger
-    level = root.level
-    root.setLevel(logging.ERROR)
+    # the quantizer logs advice about pre-processing on the root logger: drop just that record
+    advice = _DropRecords("Please consider to run pre-processing")
+    logging.getLogger().addFilter(advice)
     try:
         quantize_dynamic(
-            source, path, op_types_to_quantize=["MatMul", "Gemm"], nodes_to_quantize=nodes, weight_type=QuantType.QInt8
+            source, path, op_types_to_quantize=["MatMul", "Gemm"], nodes_to_quantize=nodes, weight_type=QuantType.QUInt8
         )
     finally:
-        root.setLevel(level)
+        logging.getLogger().removeFilter(advice)
     si_sdr = si_sdr_db(reference, _run_step_graph(path, directory, entry, *signal))
     if si_sdr < INT8_MIN_SISDR_DB:
         path.unlink()
@@ -338,7 +384,12 @@ def quantize_streaming(
             INT8_MIN_SISDR_DB,
         )
         return None
-    return {"step_file": path.name, "quantized_products": len(nodes), "si_sdr_vs_float_db": si_sdr}
+    return {
+        "step_file": path.name,
+        "format": "u8u8-dynamic",
+        "quantized_products": len(nodes),
+        "si_sdr_vs_float_db": si_sdr,
+    }
 
 
 def export_model(model: TUSS, directory: str | Path, hops_per_step: int = 1, check: bool = True) -> Path:

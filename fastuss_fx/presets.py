@@ -122,12 +122,10 @@ def preset_from_dict(data: Any, source: str = "<dict>", default_name: str = "cus
     if model is not None and not isinstance(model, str):
         raise ValueError(f"{source}: key 'model' must be a variant name (str), got {model!r} ({type(model).__name__})")
     if model is not None:
-        from fastuss_fx.config import list_variants, load_variant
+        from fastuss_fx.config import load_variant, model_names, unknown_model_message
 
-        if model not in list_variants():
-            raise ValueError(
-                f"{source}: key 'model': unknown variant {model!r}; choose from {', '.join(list_variants())}"
-            )
+        if model not in model_names():
+            raise ValueError(f"{source}: key 'model': {unknown_model_message(model)}")
         if mode == "realtime" and not load_variant(model).causal:
             raise ValueError(f"{source}: key 'model': mode 'realtime' needs a causal variant, {model!r} is not causal")
     for key in ("name", "description"):

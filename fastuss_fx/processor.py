@@ -28,7 +28,7 @@ from fastuss_fx.presets import MODES, Preset, check_mix, check_mode, check_stems
 from fastuss_fx.pretrained import DEFAULT_MODELS, default_model, has_trained_weights, trained_variants
 from fastuss_fx.prompts import validate_prompts
 from fastuss_fx.runtime.backend import UntrainedWeightsWarning, is_backend, is_streaming_backend
-from fastuss_fx.runtime.offline import Progress, WindowedStream, separate_offline
+from fastuss_fx.runtime.offline import BLENDS, Progress, WindowedStream, separate_offline
 from fastuss_fx.runtime.pipeline import ResampledStream, resampled_latency
 from fastuss_fx.runtime.streaming import HopStream, separate_streaming
 
@@ -111,7 +111,10 @@ class FasTUSS:
             quality cost measured at export) or ``"torch"``.
         threads: onnxruntime intra-op threads (default: 1 for realtime, all cores offline).
         segment_seconds: offline window length (default: the variant's reference length, 6 s for
-            the shipped variants); ``overlap`` is the cross-faded fraction (0-0.5).
+            the shipped variants); ``overlap`` is the overlapping fraction (0-0.5).
+        blend: how overlapping offline windows combine: ``"crossfade"`` (linear fades) or
+            ``"average"`` (the plain mean: with ``overlap=0.5`` the TUSS reference's chunk-wise
+            "CSS" inference, e.g. ``separate.py --css_segment_size 6``).
     """
 
     is_effect = True
@@ -127,6 +130,7 @@ class FasTUSS:
         model: Any = None,
         segment_seconds: float | None = None,
         overlap: float = 0.25,
+        blend: str = "crossfade",
         engine: str = "onnx",
         threads: int | None = None,
         allow_untrained: bool = False,
@@ -147,6 +151,7 @@ class FasTUSS:
             model=model,
             segment_seconds=segment_seconds,
             overlap=overlap,
+            blend=blend,
             engine=engine,
             threads=threads,
             allow_untrained=allow_untrained,
@@ -210,6 +215,8 @@ class FasTUSS:
             raise TypeError(f"overlap must be a number, got {overlap!r} ({type(overlap).__name__})")
         if not 0 <= overlap <= 0.5:
             raise ValueError(f"overlap must be a fraction in [0, 0.5], got {overlap!r}")
+        if new["blend"] not in BLENDS:
+            raise ValueError(f"blend must be one of {', '.join(BLENDS)}, got {new['blend']!r}")
         threads = new["threads"]
         if threads is not None and not _is_int(threads):
             raise TypeError(f"threads must be a positive integer or None, got {threads!r} ({type(threads).__name__})")
@@ -225,10 +232,7 @@ class FasTUSS:
                 "engine 'onnx-int8' needs a causal model (the int8 graph is the streaming step), "
                 f"but {info.name!r} is not causal"
             )
-        restart = any(
-            k in params
-            for k in ("prompts", "mode", "model", "segment_seconds", "overlap", "engine", "threads", "allow_untrained")
-        )
+        restart = any(k in params for k in PARAMETERS if k not in ("mix", "stems"))
         new.update(
             prompts=tuple(prompts),
             mix=mix,
@@ -258,6 +262,7 @@ class FasTUSS:
         lambda self, v: self.update(segment_seconds=v),
     )
     overlap = property(lambda self: self._params["overlap"], lambda self, v: self.update(overlap=v))
+    blend = property(lambda self: self._params["blend"], lambda self, v: self.update(blend=v))
     engine = property(lambda self: self._params["engine"], lambda self, v: self.update(engine=v))
     threads = property(lambda self: self._params["threads"], lambda self, v: self.update(threads=v))
 
@@ -397,6 +402,7 @@ class FasTUSS:
             segment_samples=segment,
             overlap_samples=int(self.overlap * segment),
             combine=combine,
+            blend=self.blend,
         )
 
     def _one_shot(
@@ -421,6 +427,7 @@ class FasTUSS:
                 segment_samples=segment,
                 overlap_samples=int(self.overlap * segment),
                 combine=combine,
+                blend=self.blend,
                 progress=progress,
             )
         if rate == self.sample_rate:
@@ -455,6 +462,7 @@ PARAMETERS = (
     "model",
     "segment_seconds",
     "overlap",
+    "blend",
     "engine",
     "threads",
     "allow_untrained",

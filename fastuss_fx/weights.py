@@ -1,9 +1,12 @@
-"""Model weights as fp16 safetensors, with the model config in the file's metadata.
+"""Model weights as fp16 safetensors, with the model config in the file's metadata, and the one
+place that builds and loads models.
 
 A weights file rebuilds its own model (like demucs' ``states.py``): ``load_weights(path)``
-reads the config from the metadata, builds ``TUSS`` and loads the tensors. Shipped weights
-live in ``fastuss_fx/pretrained/<variant>.safetensors``; ``load_model(variant)`` gives a
-variant's model with them, else with the seeded random init.
+reads the config from the metadata, builds ``TUSS`` and loads the tensors; it also reads the
+model of a training checkpoint (``.pt``, ``fastuss_fx.train.checkpoint``). ``build_model``
+gives a variant's model with random weights. Shipped weights live in
+``fastuss_fx/pretrained/<variant>.safetensors``; ``load_model(variant)`` gives a variant's
+model for inference with them, else with the seeded random init.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from safetensors.torch import save_file
 from fastuss_fx.atomic import atomic_path
 from fastuss_fx.config import ModelConfig, config_from_dict, config_to_dict, load_variant
 from fastuss_fx.model.tuss import TUSS
-from fastuss_fx.pretrained import UNTRAINED_SEED, shipped_weights_path
+from fastuss_fx.pretrained import UNTRAINED_SEED, weights_path
 
 logger = logging.getLogger(__name__)
 
@@ -51,38 +54,65 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
 
 def load_weights(path: str | Path, device: str | torch.device = "cpu") -> TUSS:
-    """Build the model described by a weights file and load its tensors (as float32)."""
+    """Build the model a weights file (``.safetensors``) or a training / averaged checkpoint
+    (``.pt``) describes and load its tensors (as float32; training form, eval mode).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: the file holds no fastuss model config.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file not found: {path}")
-    meta = read_metadata(path)
-    if "config" not in meta:
-        raise ValueError(f"{path}: not a fastuss weights file (no 'config' in its metadata)")
-    model = TUSS(config_from_dict(json.loads(meta["config"]), where=str(path)))
-    state = {}
-    with safe_open(str(path), framework="pt") as f:
-        for name in f.keys():
-            state[name] = f.get_tensor(name).float()
+    config, state = _read_checkpoint(path) if path.suffix == ".pt" else _read_safetensors(path)
+    model = TUSS(config)
     model.load_state_dict(state)
     return model.to(device).eval()
 
 
+def _read_safetensors(path: Path) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
+    meta = read_metadata(path)
+    if "config" not in meta:
+        raise ValueError(f"{path}: not a fastuss weights file (no 'config' in its metadata)")
+    config = config_from_dict(json.loads(meta["config"]), where=str(path))
+    with safe_open(str(path), framework="pt") as f:
+        return config, {name: f.get_tensor(name).float() for name in f.keys()}
+
+
+def _read_checkpoint(path: Path) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
+    # our own training checkpoints: their RNG states need pickle (never load a .pt you did not write)
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(state, dict) or "model" not in state or "model_config" not in state:
+        raise ValueError(f"{path} is not a fastuss training checkpoint (needs 'model' and 'model_config')")
+    config = config_from_dict(state["model_config"], str(path))
+    return config, state["model"]
+
+
+def build_model(variant: str | Path, seed: int | None = None) -> TUSS:
+    """A model of a variant name or variant file with random weights (training form, train mode):
+    drawn from torch's global RNG (training from scratch), or from ``seed`` without touching it."""
+    if seed is None:
+        return TUSS(load_variant(variant))
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return TUSS(load_variant(variant))
+
+
 def load_default(variant: str) -> TUSS | None:
-    """The shipped trained model for ``variant`` (eval mode), or None if none is shipped."""
-    path = shipped_weights_path(variant)
+    """The trained model for ``variant`` (shipped or installed weights; eval mode), or None if it has none."""
+    path = weights_path(variant)
     if path is None:
         return None
-    logger.info("loading shipped weights %s", path)
+    logger.info("loading weights %s", path)
     return load_weights(path)
 
 
 def load_model(variant: str | Path) -> tuple[TUSS, bool]:
-    """(fused eval model, trained?) for a variant name or file: shipped weights, else a seeded random init."""
+    """(fused eval model, trained?) for a variant name or file: its shipped or installed weights,
+    else the random init of ``UNTRAINED_SEED`` (the same weights every time, so exports cache)."""
     model = None if str(variant).endswith((".yaml", ".yml")) else load_default(str(variant))
     trained = model is not None
     if model is None:
         logger.info("no trained weights for %s; building it with random weights", variant)
-        with torch.random.fork_rng():
-            torch.manual_seed(UNTRAINED_SEED)
-            model = TUSS(load_variant(variant))
+        model = build_model(variant, seed=UNTRAINED_SEED)
     return model.eval().fuse(), trained

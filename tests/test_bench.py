@@ -99,33 +99,3 @@ def test_bench_train_data_parallel_rows(capsys):
     ]
     assert main(args[:-5] + ["--train-processes", "3"]) == 2
     assert "3 processes must split 2 threads and a batch of 2 evenly" in capsys.readouterr().err
-
-
-def _git_head() -> str | None:
-    import subprocess
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    done = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True)
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
-def test_bench_train_times_a_reference_trainer_side_by_side(capsys):
-    """``--train-reference`` times a commit's own trainer in a process that imports that commit's
-    package, and gives every row its ratio to it; ``--train-compile`` times the compiled forward."""
-    import pytest
-
-    head = _git_head()
-    if head is None:
-        pytest.skip("not a git checkout")
-    args = ["bench", "--train", "tiny-causal", "--train-steps", "1", "--train-batch", "1", "--train-seconds", "0.2"]
-    args += ["--threads", "1", "--train-reference", head[:7], "--train-compile", "eager", "--json"]
-    assert main(args) == 0
-    reference, new = json.loads(capsys.readouterr().out)
-    assert (reference["trainer"], reference["compile"], reference["processes"]) == (head[:7], "", 1)
-    assert (new["trainer"], new["compile"]) == ("checkout", "eager")
-    assert reference["vs_reference"] == 1.0
-    ratio = new["audio_seconds_per_second"] / reference["audio_seconds_per_second"]
-    assert abs(new["vs_reference"] - ratio) < 1e-9
-    assert main(args[:-5] + ["--train-reference", "no-such-commit"]) == 2
-    assert "cannot read commit 'no-such-commit'" in capsys.readouterr().err

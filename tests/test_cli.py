@@ -1,3 +1,4 @@
+import os
 import warnings
 
 import numpy as np
@@ -305,3 +306,109 @@ def test_a_preset_that_adds_gain_gets_headroom_and_says_so(tmp_path):
         f"{tmp_path / 'raw.wav'}: 800 sample(s) clipped at full scale",
     ]
     assert np.abs(read(tmp_path / "enh.wav")[0]).max() == pytest.approx(10 ** (-1 / 20), abs=1e-4)
+
+
+def _no_work(*args, **kwargs):
+    raise AssertionError("the separation ran before the outputs were checked")
+
+
+@pytest.mark.parametrize(
+    "command, setup, output, message",
+    [
+        ("separate", None, "no/such/dir/o.wav", "output folder does not exist: {tmp}/no/such/dir"),
+        ("separate", "file", "afile/o.wav", "{tmp}/afile is a file, not a folder"),
+        ("separate", None, "in.wav", "is the input file"),
+        ("separate", None, "o.opus", "unsupported format '.opus'"),
+        ("separate", "folder", "afolder/o.wav/", None),  # a folder output is fine; o.wav/ is created
+        ("stems", "file", "afile", "output {tmp}/afile is a file"),
+        ("stems", "in-file", "out", "{tmp}/out/in is a file, not a folder"),
+        ("stems", "exists", "out", "output {tmp}/out/in/vocals.wav exists"),
+        ("stems", "twin", "out", "several inputs would write the same output {tmp}/out/in/vocals.wav"),
+    ],
+)
+def test_outputs_are_checked_before_any_work(tmp_path, capsys, monkeypatch, command, setup, output, message):
+    from fastuss_fx.processor import FasTUSS
+
+    monkeypatch.setattr(FasTUSS, "process", _no_work)
+    monkeypatch.setattr(FasTUSS, "separate", _no_work)
+    write(tmp_path / "in.wav")
+    inputs = [str(tmp_path / "in.wav")]
+    if setup == "file":
+        (tmp_path / "afile").write_text("x")
+    if setup == "folder":
+        (tmp_path / "afolder").mkdir()
+    if setup == "in-file":
+        (tmp_path / "out").mkdir()
+        (tmp_path / "out" / "in").write_text("x")
+    if setup == "exists":
+        (tmp_path / "out" / "in").mkdir(parents=True)
+        (tmp_path / "out" / "in" / "vocals.wav").write_text("x")
+    if setup == "twin":
+        (tmp_path / "b").mkdir()
+        write(tmp_path / "b" / "in.wav")
+        inputs.append(str(tmp_path / "b" / "in.wav"))
+    preset = ["-p", "dialog_only"] if command == "separate" else []
+    args = [command, *inputs, *preset, "--model", "tiny", "--allow-untrained", "-o", f"{tmp_path}/{output}"]
+    if message is None:
+        with pytest.raises(AssertionError, match="separation ran"):  # past the checks, into the work
+            main(args)
+        return
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message.format(tmp=tmp_path) in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs POSIX permissions and a non-root user")
+def test_a_read_only_output_folder_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    from fastuss_fx.processor import FasTUSS
+
+    monkeypatch.setattr(FasTUSS, "separate", _no_work)
+    write(tmp_path / "in.wav")
+    (tmp_path / "ro").mkdir(mode=0o555)
+    assert (
+        main(["stems", str(tmp_path / "in.wav"), "--model", "tiny", "--allow-untrained", "-o", str(tmp_path / "ro")])
+        == 2
+    )
+    assert f"output folder is not writable: {tmp_path / 'ro'}" in capsys.readouterr().err
+
+
+def test_stems_help_says_where_the_files_go(capsys):
+    with pytest.raises(SystemExit):
+        main(["stems", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "OUT/NAME/STEM.EXT" in help_text and "song.wav -o stems/ gives stems/song/vocals.wav" in help_text
+
+
+def _fails_with(error):
+    def run(args):
+        raise error
+
+    return run
+
+
+@pytest.mark.parametrize("debug", [[], ["--debug"], ["FASTUSS_DEBUG=1"]])
+def test_errors_show_their_traceback_only_when_debugging(monkeypatch, capsys, debug):
+    """A ``TypeError`` (also a bug's) is one line, unless ``--debug`` or ``FASTUSS_DEBUG=1`` asks for the trace."""
+    monkeypatch.setattr("fastuss_fx.commands.complexity.run", _fails_with(TypeError("bad thing")))
+    monkeypatch.delenv("FASTUSS_DEBUG", raising=False)
+    if debug == ["FASTUSS_DEBUG=1"]:
+        monkeypatch.setenv("FASTUSS_DEBUG", "1")
+    assert main(["complexity", *(d for d in debug if d.startswith("--"))]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[-1] == "fastuss complexity: error: bad thing"
+    assert lines[0] == "Traceback (most recent call last):" if debug else len(lines) == 1
+
+
+def test_a_missing_extra_is_named_with_its_install_command(monkeypatch, capsys):
+    """Without torch (the base install), a command that needs it says which extra adds it."""
+    missing = ModuleNotFoundError("No module named 'torch'", name="torch")
+    monkeypatch.setattr("fastuss_fx.commands.complexity.run", _fails_with(missing))
+    assert main(["complexity"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err
+        == "fastuss complexity: error: this needs torch, which is not installed here: pip install 'fastuss-fx[torch]'\n"
+    )
+    monkeypatch.setattr("fastuss_fx.commands.complexity.run", _fails_with(ImportError("cannot import name 'x'")))
+    assert main(["--debug", "complexity"]) == 2
+    assert "Traceback" in capsys.readouterr().err

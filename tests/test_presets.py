@@ -67,7 +67,7 @@ BAD = [
     ("prompts: [speech]\nvolume: 3", r"bad\.yaml: unknown key\(s\) \['volume'\]"),
     ("description: no prompts", r"missing key 'prompts'"),
     ("prompts: [speech]\nmode: live", r"key 'mode': unknown mode 'live'; choose from offline, realtime"),
-    ("prompts: [speech]\nmodel: huge", r"key 'model': unknown variant 'huge'"),
+    ("prompts: [speech]\nmodel: huge", r"key 'model': unknown model variant 'huge'"),
     ("prompts: [speech]\nmodel: 5", r"bad\.yaml: key 'model' must be a variant name \(str\), got 5 \(int\)"),
     ("prompts: [speech]\nmode: 1", r"bad\.yaml: key 'mode': unknown mode 1 \(int, not a str\); choose from"),
     ("prompts: [speech]\nmix: {speech: '3'}", r"key 'mix'\.speech: gain must be a finite number in dB, got '3'"),

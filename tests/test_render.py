@@ -296,7 +296,7 @@ def test_weights_hash_is_the_file_hash_or_the_state_hash(tmp_path, monkeypatch):
     assert weights_hash("tiny") != tiny  # other weights, other hash
     file = tmp_path / "tiny.safetensors"
     file.write_bytes(b"one")
-    monkeypatch.setattr("fastuss_fx.render.weights_id.shipped_weights_path", lambda variant: file)
+    monkeypatch.setattr("fastuss_fx.render.weights_id.weights_path", lambda variant: file)
     first = weights_hash("tiny")
     file.write_bytes(b"two")
     assert first.startswith("file-sha256:") and weights_hash("tiny") != first

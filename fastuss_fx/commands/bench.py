@@ -37,11 +37,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-int8", dest="int8", action="store_false", help="skip the int8 realtime rows")
     parser.add_argument(
+        "--model",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="instead: these models' offline path through onnxruntime beside their torch forward, same weights, "
+        "same run (e.g. an installed official TUSS; --threads default 2, --prompts default speech sfxbg musicbg)",
+    )
+    parser.add_argument("--prompts", nargs="+", default=None, help="prompts for --model rows")
+    parser.add_argument(
         "--train",
         nargs="*",
         default=None,
         metavar="VARIANT",
-        help="measure training throughput instead (default variants: fastuss-causal fastuss-8.3g)",
+        help="measure training throughput instead (default variants: fastuss-causal fastuss-8.3g); "
+        "beside an older commit's trainer: python benchmarks/train_reference.py COMMIT (in a checkout)",
     )
     parser.add_argument(
         "--train-precision",
@@ -73,13 +83,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="BACKEND",
         help="torch.compile the training forward with this backend, as `fastuss train --compile` (default: eager)",
     )
-    parser.add_argument(
-        "--train-reference",
-        default=None,
-        metavar="COMMIT",
-        help="also time the trainer of this commit (fp32, eager, one process; needs the git history) and print "
-        "each row's ratio to it, rounds alternating (e.g. 0ed1e96, the baseline of issue 12)",
-    )
     parser.add_argument("--train-batch", type=int, default=4, help="training batch size (default: %(default)s)")
     parser.add_argument("--train-seconds", type=float, default=2.0, help="training crop seconds (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print a JSON list of rows")
@@ -94,12 +97,21 @@ def run(args: argparse.Namespace) -> int:
         return run_train(args)
     if args.seconds <= 0:
         raise ValueError(f"--seconds must be positive, got {args.seconds}")
-    rows = bench(args.offline, args.realtime, args.seconds, args.threads, args.int8)
-    memory = {v: peak_rss_offline_mb(v, args.memory_minutes) for v in args.offline} if args.memory_minutes > 0 else {}
+    if args.model:
+        from fastuss_fx.bench import bench_models
+        from fastuss_fx.prompts import validate_prompts
+
+        prompts = tuple(validate_prompts(args.prompts or ["speech", "sfxbg", "musicbg"]))
+        rows = bench_models(args.model, args.threads or 2, args.seconds, prompts)
+        offline = args.model
+    else:
+        rows = bench(args.offline, args.realtime, args.seconds, args.threads, args.int8)
+        offline = args.offline
+    memory = {v: peak_rss_offline_mb(v, args.memory_minutes) for v in offline} if args.memory_minutes > 0 else {}
     if args.json:
         out = [r.as_dict() for r in rows]
         for row in out:
-            if row["path"] == "offline" and row["name"] in memory:
+            if row["path"] == "offline" and row["engine"] == "onnx" and row["name"] in memory:
                 row["peak_rss_mb"] = round(memory[row["name"]], 1)
         print(json.dumps(out, indent=2))
     else:
@@ -127,7 +139,6 @@ def run_train(args: argparse.Namespace) -> int:
         tuple(args.train_processes),
         args.train_rounds,
         args.train_compile,
-        args.train_reference,
     )
     print(json.dumps([r.as_dict() for r in rows], indent=2) if args.json else format_train_rows(rows))
     return 0

@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from fastuss_fx.config import ModelConfig, PathConfig, StackConfig
-from fastuss_fx.model.bands import band_layout
+from fastuss_fx.model.bands import band_layout, tuss_band_layout
 from fastuss_fx.model.blocks import QUERY_BLOCK
 
 
@@ -22,43 +22,60 @@ def clip_frames(config: ModelConfig, n_samples: int) -> int:
     """STFT frames ``forward`` computes for a clip of ``n_samples``."""
     hop, overlap = config.stft.hop, config.stft.n_fft // config.stft.hop
     hops = math.ceil(n_samples / hop)
-    return hops + overlap - 1
+    return hops + 1 if config.stft.center else hops + overlap - 1
 
 
 def _ffn(cfg: PathConfig, dim: int, length: int) -> int:
-    return length * cfg.kernel * (dim * 2 * cfg.ffn_hidden + cfg.ffn_hidden * dim)
+    inner = length + cfg.kernel - 1 if cfg.ffn_padding == "full" else length  # "full": the first conv pads both sides
+    return cfg.kernel * (inner * dim * 2 * cfg.ffn_hidden + length * cfg.ffn_hidden * dim)
 
 
-def _attention(cfg: PathConfig, dim: int, length: int, window: int | None) -> int:
+def _attention(cfg: PathConfig, dim: int, length: int, window: int | None, prompts: int = 0) -> int:
+    """``prompts``: keys of prompt tokens every query also sees (task-aware causal models), scored with
+    queries and keys widened to twice the head size (``SelfAttention._windowed``)."""
     projections = length * (dim * 3 * cfg.attention_dim + cfg.attention_dim * dim)
     if window is None:
         pairs = length * length
-    else:
-        blocks = [min(QUERY_BLOCK, length - start) for start in range(0, length, QUERY_BLOCK)]
-        pairs = sum(b * (b + window - 1) for b in blocks)
-    return projections + 2 * pairs * cfg.attention_dim  # q.k and weights.v
+        return projections + 2 * pairs * cfg.attention_dim  # q.k and weights.v
+    blocks = [min(QUERY_BLOCK, length - start) for start in range(0, length, QUERY_BLOCK)]
+    pairs = sum(b * (b + window - 1 + prompts) for b in blocks)
+    return projections + (3 if prompts else 2) * pairs * cfg.attention_dim
 
 
-def _path(cfg: PathConfig, dim: int, length: int, sequences: int, window: int | None) -> dict[str, int]:
+def _path(
+    cfg: PathConfig, dim: int, length: int, sequences: int, window: int | None, prompts: int = 0
+) -> dict[str, int]:
     ffns = 2 if cfg.macaron else 1
     return {
         "ffn": sequences * ffns * _ffn(cfg, dim, length),
-        "attention": sequences * _attention(cfg, dim, length, window),
+        "attention": sequences * _attention(cfg, dim, length, window, prompts),
     }
 
 
 def _stack(
-    stack: StackConfig, config: ModelConfig, frames: int, batch: int, bands: int, causal: bool
+    stack: StackConfig, config: ModelConfig, frames: int, batch: int, bands: int, causal: bool, prompts: int = 0
 ) -> dict[str, int]:
-    """MACs of a block stack over ``batch`` sequences of ``frames`` frames."""
+    """MACs of a block stack over ``batch`` sequences of ``frames`` frames (``prompts``: prompt keys
+    every frame of the time attention also sees)."""
     out: dict[str, int] = defaultdict(int)
     window = config.attention_window if causal else None
     for _ in range(stack.blocks):
         for key, value in _path(stack.freq, config.dim, bands, batch * frames, None).items():
             out[f"freq_{key}"] += value
-        for key, value in _path(stack.time, config.dim, frames, batch * bands, window).items():
+        for key, value in _path(stack.time, config.dim, frames, batch * bands, window, prompts).items():
             out[f"time_{key}"] += value
     return dict(out)
+
+
+def _prompt_pass(config: ModelConfig, prompts: int, bands: int) -> int:
+    """Task-aware causal models: the prompt tokens through the cross-prompt blocks as one set."""
+    stack, total = config.cross_prompt, 0
+    for _ in range(stack.blocks):
+        total += sum(_path(stack.freq, config.dim, bands, prompts, None).values())
+        time = stack.time
+        total += bands * prompts * (2 if time.macaron else 1) * _ffn(time, config.dim, 1)
+        total += bands * _attention(time, config.dim, prompts, None)
+    return total
 
 
 @dataclass(frozen=True)
@@ -100,20 +117,27 @@ def count_stream_step_macs(config: ModelConfig, n_prompts: int, hops: int = 1) -
 
 def _count(config: ModelConfig, n_prompts: int, frames: int, with_prompts: bool) -> dict[str, int]:
     n_fft, n_bins = config.stft.n_fft, config.stft.n_bins
-    k, d, s = len(band_layout(n_fft, config.stft.sample_rate)), config.dim, n_prompts
+    layout = tuss_band_layout if config.reference_layout else band_layout
+    k, d, s = len(layout(n_fft, config.stft.sample_rate)), config.dim, n_prompts
     modules: dict[str, int] = {
         "stft": frames * n_fft * 2 * n_bins,
         "encoder": frames * 2 * n_bins * d,
     }
-    if config.causal:  # prompts alone through the cross-prompt blocks (one frame each), then the audio
+    if config.causal and config.prompt_attention:  # the prompts as a set, then frames that also see them
+        cross = _stack(config.cross_prompt, config, frames, 1, k, True, prompts=s)
+        if with_prompts:
+            modules["prompts"] = _prompt_pass(config, s, k)
+    elif config.causal:  # prompts alone through the cross-prompt blocks (one frame each), then the audio
         cross = _stack(config.cross_prompt, config, frames, 1, k, True)
         if with_prompts:
             modules["prompts"] = sum(_stack(config.cross_prompt, config, 1, s, k, True).values())
-    else:  # prompt tokens sit in front of the frames
-        cross = _stack(config.cross_prompt, config, frames + s, 1, k, False)
+    else:  # prompt tokens (and the reference's start token) sit in front of the frames
+        cross = _stack(config.cross_prompt, config, frames + s + int(config.reference_layout), 1, k, False)
     tse = _stack(config.tse, config, frames, s, k, config.causal)
     modules.update({f"cross_prompt.{key}": v for key, v in cross.items()})
     modules.update({f"tse.{key}": v for key, v in tse.items()})
-    modules["decoder"] = s * frames * (k * d * config.decoder_hidden + config.decoder_hidden * 4 * n_bins)
+    hidden = config.decoder_hidden
+    mid = (config.decoder_layers - 1) * k * hidden * hidden
+    modules["decoder"] = s * frames * (k * d * hidden + mid + hidden * 4 * n_bins)
     modules["istft"] = s * frames * 2 * n_bins * n_fft
     return modules

@@ -38,10 +38,19 @@ class RepConv1d(nn.Module):
     """
 
     def __init__(
-        self, c_in: int, c_out: int, kernel: int, branch_kernels: tuple[int, ...] = (), causal: bool = False
+        self,
+        c_in: int,
+        c_out: int,
+        kernel: int,
+        branch_kernels: tuple[int, ...] = (),
+        causal: bool = False,
+        padding: tuple[int, int] | None = None,
     ) -> None:
         super().__init__()
+        if padding is not None and (causal or branch_kernels):
+            raise ValueError("an explicit padding is for non-causal convs without branches")
         self.kernel, self.causal = kernel, causal
+        self.padding = conv_padding(kernel, causal) if padding is None else padding
         self.main = nn.Conv1d(c_in, c_out, kernel)
         self.branch_kernels = tuple(branch_kernels)
         self.branches = nn.ModuleList(nn.Conv1d(c_in, c_out, k, bias=False) for k in self.branch_kernels)
@@ -80,9 +89,26 @@ class RepConv1d(nn.Module):
         if self.stateful:
             return self._cached(x, state, weight)
         if self.training:  # channels-last matmul over the taps: no transposes, one GEMM each way
-            return _conv_as_matmul(x, weight, self.main.bias, conv_padding(self.kernel, self.causal)), []
-        y = F.conv1d(F.pad(x.transpose(1, 2), conv_padding(self.kernel, self.causal)), weight, self.main.bias)
-        return y.transpose(1, 2), []
+            return _conv_as_matmul(x, weight, self.main.bias, self.padding), []
+        return _conv_by_taps(x, weight, self.main.bias, self.padding), []
+
+    def forward_halves(
+        self, x: Tensor, state: list[Tensor] | None = None, gain: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, list[Tensor]]:
+        """``forward`` with the output channels split in two halves (a gated unit's value and gate).
+        Inference on whole sequences computes each half by its own product from one set of taps, so
+        no copy of the wide output is sliced apart (in onnxruntime a Slice copies)."""
+        if self.stateful or self.training:
+            y, new_state = self.forward(x, state, gain)
+            first, second = y.chunk(2, dim=-1)
+            return first, second, new_state
+        weight, bias = self.fused_weight(gain), self.main.bias
+        assert bias is not None, "the main conv has a bias"
+        half = weight.shape[0] // 2
+        taps = _taps(x, self.kernel, self.padding)
+        first = F.linear(taps, _tap_major(weight[:half]), bias[:half])
+        second = F.linear(taps, _tap_major(weight[half:]), bias[half:])
+        return first, second, []
 
     def _cached(self, x: Tensor, state: list[Tensor] | None, weight: Tensor) -> tuple[Tensor, list[Tensor]]:
         past, length = self.kernel - 1, x.shape[1]
@@ -115,6 +141,40 @@ def _conv_as_matmul(x: Tensor, weight: Tensor, bias: Tensor | None, padding: tup
         return F.linear(x, weight[..., 0], bias)
     taps = F.pad(x, (0, 0, *padding)).unfold(1, kernel, 1)  # [N, L, C_in, k] (a view)
     return F.linear(taps.flatten(-2), weight.flatten(1), bias)
+
+
+TAPS_IN_ONE_PRODUCT = 512
+"""Inference convs whose ``kernel * C_in`` is at most this run as one product over the concatenated
+input taps; wider ones as one product of the input with every tap's weights, whose shifted outputs
+are summed (the narrow output is sliced, not the wide input)."""
+
+
+def _conv_by_taps(x: Tensor, weight: Tensor, bias: Tensor | None, padding: tuple[int, int]) -> Tensor:
+    """Conv1d of channels-last ``x`` [N, L, C_in] as one matrix product: in onnxruntime that is a
+    plain GEMM, where a Conv node of these shapes (and the transposes to and from channels-first)
+    costs several times more. The taps are gathered in one Gather (not one Slice each)."""
+    kernel = weight.shape[-1]
+    if kernel == 1 or kernel * weight.shape[1] <= TAPS_IN_ONE_PRODUCT:
+        return F.linear(_taps(x, kernel, padding), _tap_major(weight), bias)
+    padded = F.pad(x, (0, 0, *padding))
+    length = padded.shape[1] - kernel + 1
+    shifts = torch.arange(length, device=x.device)[:, None] + torch.arange(kernel, device=x.device)  # [L, k]
+    # every tap's weights at once: [N, (L + k - 1) * k, C_out], then output t sums tap j of frame t + j
+    c_out = weight.shape[0]
+    outputs = F.linear(padded, weight.permute(2, 0, 1).flatten(0, 1)).unflatten(-1, (kernel, c_out)).flatten(1, 2)
+    chunks = shifts * kernel + torch.arange(kernel, device=x.device)  # [L, k]: tap j of frame t + j
+    y = outputs.index_select(1, chunks.flatten()).unflatten(1, (length, kernel)).sum(dim=2)
+    return y if bias is None else y + bias
+
+
+def _taps(x: Tensor, kernel: int, padding: tuple[int, int]) -> Tensor:
+    """Channels-last ``x`` [N, L, C] -> its zero-padded taps [N, L', kernel * C], tap-major, in one Gather."""
+    if kernel == 1 and padding == (0, 0):
+        return x
+    padded = F.pad(x, (0, 0, *padding))
+    length = padded.shape[1] - kernel + 1
+    shifts = torch.arange(length, device=x.device)[:, None] + torch.arange(kernel, device=x.device)  # [L', k]
+    return padded.index_select(1, shifts.flatten()).unflatten(1, (length, kernel)).flatten(2)
 
 
 def _tap_major(weight: Tensor) -> Tensor:

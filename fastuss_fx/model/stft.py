@@ -5,7 +5,9 @@ Frames use a periodic sqrt-Hann window on both sides, so analysis x synthesis is
 window and overlap-add reconstructs exactly up to the constant ``n_fft / (2 hop)``.
 The signal is left-padded by ``n_fft - hop`` samples: frame m then ends at sample
 ``(m + 1) * hop - 1`` of the input, so a streaming caller can compute frame m as soon as
-that sample arrives (see ``model/tuss.py`` for the streaming state).
+that sample arrives (see ``model/tuss.py`` for the streaming state). Centred framing (the
+TUSS reference) pads ``n_fft // 2`` on both sides instead and divides the overlap-add by
+the summed squared windows, as ``torch.istft(center=True)`` does.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ class Stft(nn.Module):
 
     def __init__(self, config: StftConfig) -> None:
         super().__init__()
-        self.n_fft, self.hop = config.n_fft, config.hop
+        self.n_fft, self.hop, self.center = config.n_fft, config.hop, config.center
         self.n_bins = config.n_bins
         self.overlap = self.n_fft // self.hop  # frames covering each sample
         n = torch.arange(self.n_fft, dtype=torch.float64)
@@ -84,14 +86,22 @@ class Stft(nn.Module):
         out = cast(Tensor, sum(F.pad(parts[..., r, :], (0, 0, r, total - n_frames - r)) for r in range(self.overlap)))
         return out.flatten(-2)
 
+    @property
+    def clip_pad(self) -> int:
+        """Zeros before a whole clip: ``pad``, or ``n_fft // 2`` when centred."""
+        return self.n_fft // 2 if self.center else self.pad
+
     def forward(self, wave: Tensor) -> Tensor:
-        """Whole clip: [B, N] -> [B, T, F, 2] with T = ceil(N / hop) + R - 1 frames."""
+        """Whole clip: [B, N] -> [B, T, F, 2] with T = ceil(N / hop) + R - 1 frames (centred: + 1)."""
         n = wave.shape[-1]
-        right = (-n) % self.hop + self.pad
-        padded = F.pad(wave, (self.pad, right))
+        right = (-n) % self.hop + (self.n_fft // 2 if self.center else self.pad)
+        padded = F.pad(wave, (self.clip_pad, right))
         return self.analyse(self.frames(padded))
 
     def inverse(self, spec: Tensor, length: int) -> Tensor:
         """Whole clip: [..., T, F, 2] -> [..., length], the inverse of ``forward``."""
         signal = self.overlap_add(self.synthesise(spec))
-        return signal[..., self.pad : self.pad + length]
+        if self.center:  # the edges are covered by fewer windows: divide by their summed squares
+            squares = (self.window * self.window).expand(spec.shape[-3], self.n_fft)
+            signal = signal * (self.gain / self.overlap_add(squares))
+        return signal[..., self.clip_pad : self.clip_pad + length]

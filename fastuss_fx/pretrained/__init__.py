@@ -1,8 +1,9 @@
-"""Shipped trained weights (fp16 safetensors, one file per variant), the model card, and which
-model each mode runs by default.
+"""Shipped trained weights (fp16 safetensors, one file per variant), the ONNX graphs exported from
+them (``onnx/<variant>/``, rebuilt by ``make graphs``), the model card, and which model each mode
+runs by default.
 
 This is the one place that knows which variants have trained weights and which of them is
-best for a mode. Lookups here are torch-free, so the ONNX path can find cached graphs without torch.
+best for a mode. Lookups here are torch-free, so the ONNX path finds graphs without torch.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import hashlib
 from importlib import resources
 from pathlib import Path
+
+from fastuss_fx.installed import installed_weights, user_default
 
 UNTRAINED_SEED = 0
 """Seed of the random init used while no weights ship for a variant (stable, so exports cache)."""
@@ -26,8 +29,9 @@ RANKING: dict[str, tuple[str, ...]] = {
 """Variants a mode may run, best first: a mode runs the first one with shipped weights.
 
 Offline prefers a non-causal model with weights, else the causal one (run in windows, whole
-clip). Put a newly trained variant ahead of another only once it scores better on the test split.
-Realtime lists causal variants only.
+clip). Put a newly trained variant ahead of another only once it scores better on the ``valid``
+split (``fastuss eval --split valid``): checkpoints are picked and shipped on ``valid``; ``test``
+and ``holdout`` are only reported. Realtime lists causal variants only.
 """
 
 
@@ -39,9 +43,23 @@ def shipped_weights_path(variant: str) -> Path | None:
     return Path(str(candidate)) if candidate.is_file() else None
 
 
+def shipped_graphs_path(variant: str) -> Path | None:
+    """Folder of the ONNX graphs shipped for ``variant`` (``onnx/<variant>/manifest.json``), or None."""
+    if shipped_weights_path(variant) is None:
+        return None  # graphs ship only beside the weights they were exported from
+    candidate = resources.files(__name__).joinpath("onnx", variant, "manifest.json")
+    return Path(str(candidate)).parent if candidate.is_file() else None
+
+
+def weights_path(variant: str) -> Path | None:
+    """The trained weights that come with a model name: shipped with the package, or installed by
+    the user (``fastuss models import``); None for a name without weights or a variant file."""
+    return shipped_weights_path(variant) or installed_weights(variant)
+
+
 def has_trained_weights(variant: str | Path) -> bool:
     """Whether loading ``variant`` by name gives trained weights (a ``.yaml`` file never does)."""
-    return shipped_weights_path(str(variant)) is not None
+    return weights_path(str(variant)) is not None
 
 
 def trained_variants() -> list[str]:
@@ -58,12 +76,21 @@ def best_trained(mode: str) -> str | None:
 def default_model(mode: str, allow_untrained: bool = False) -> str:
     """The variant a processor runs in ``mode`` when no model is named.
 
-    The mode's design variant (``DEFAULT_MODELS``) if it has trained weights or ``allow_untrained``,
-    else the best trained one for the mode.
+    The user's choice (``fastuss models default``, e.g. an installed official TUSS), else the mode's
+    design variant (``DEFAULT_MODELS``) if it has trained weights or ``allow_untrained``, else the
+    best trained one for the mode.
 
     Raises:
         ValueError: no variant usable in ``mode`` has trained weights and untrained ones are not allowed.
     """
+    chosen = user_default(mode)
+    if chosen is not None:
+        if weights_path(chosen) is None:
+            raise ValueError(
+                f"the default {mode} model {chosen!r} (set with `fastuss models default`) has no weights here; "
+                f"install it or run `fastuss models default --mode {mode} --clear`"
+            )
+        return chosen
     preferred = DEFAULT_MODELS[mode]
     if allow_untrained or has_trained_weights(preferred):
         return preferred
@@ -77,7 +104,8 @@ def default_model(mode: str, allow_untrained: bool = False) -> str:
 
 
 def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file."""
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks (weights identity, graph manifests,
+    export cache keys, uploads): the package's file hash; torch-free like the rest of this module."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

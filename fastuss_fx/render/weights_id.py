@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastuss_fx.pretrained import file_sha256, shipped_weights_path
+from fastuss_fx.pretrained import file_sha256, weights_path
 
 
 def weights_hash(model: str | Path) -> str:
@@ -14,7 +14,7 @@ def weights_hash(model: str | Path) -> str:
     shipped weights is hashed by its file (cheap, no torch); one without (random init, or a
     ``.yaml`` file) is built as the workers build it and its state is hashed.
     """
-    path = shipped_weights_path(str(model))
+    path = weights_path(str(model))
     if path is not None:
         return f"file-sha256:{file_sha256(path)}"
     from fastuss_fx.model.digest import state_sha256  # torch, only for models without a weights file

@@ -1,8 +1,9 @@
 """Whole-clip separation in overlapping windows with cross-fades, so memory stays bounded.
 
 Windows of ``segment_samples`` start every ``stride = segment - overlap`` samples; each output
-sample is the weighted mean of the windows covering it (weights: linear fades of
-``overlap_samples`` at both window ends, never zero, so the mean is always defined). The last
+sample is the weighted mean of the windows covering it (``blend="crossfade"``: linear fades of
+``overlap_samples`` at both window ends, never zero, so the mean is always defined;
+``blend="average"``: equal weights, the TUSS reference's chunk-wise "CSS" inference). The last
 window is completed with zeros. An identity network therefore gives its input back exactly.
 """
 
@@ -20,6 +21,20 @@ logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 """Called as ``progress(done_samples, total_samples)`` (model-rate input samples)."""
+
+
+BLENDS = ("crossfade", "average")
+"""How overlapping windows are combined: linear cross-fades, or the plain mean (reference CSS)."""
+
+
+def window_weights(segment_samples: int, overlap_samples: int, blend: str = "crossfade") -> np.ndarray:
+    """Window weights ``(segment,)`` for ``blend`` (see ``BLENDS``)."""
+    if blend not in BLENDS:
+        raise ValueError(f"blend must be one of {', '.join(BLENDS)}, got {blend!r}")
+    if blend == "average":
+        check_windows(segment_samples, overlap_samples)
+        return np.ones(segment_samples, np.float64)
+    return crossfade_weights(segment_samples, overlap_samples)
 
 
 def crossfade_weights(segment_samples: int, overlap_samples: int) -> np.ndarray:
@@ -53,7 +68,10 @@ class WindowedStream:
     """Offline separation fed in chunks: output lags the input by ``segment_samples - 1``.
 
     ``push`` returns exactly ``max(0, samples_in - latency_samples)`` samples in total, so
-    the lag is constant; output sample ``i`` is aligned with input sample ``i``.
+    the lag is constant; output sample ``i`` is aligned with input sample ``i``. With the input
+    length known (``length``), a window that would start within the last ``overlap`` samples
+    (or later) covers nothing the window before it does not, so it is not computed (the reference
+    CSS's segment count).
     """
 
     def __init__(
@@ -65,10 +83,13 @@ class WindowedStream:
         segment_samples: int,
         overlap_samples: int,
         combine: np.ndarray | None = None,
+        blend: str = "crossfade",
+        length: int | None = None,
     ) -> None:
         self.backend, self.prompts, self.channels = backend, list(prompts), channels
         self.segment, self.stride = segment_samples, segment_samples - overlap_samples
-        self.weights = crossfade_weights(segment_samples, overlap_samples)
+        self.weights = window_weights(segment_samples, overlap_samples, blend)
+        self.last_start = None if length is None else max(0, length - overlap_samples - 1)
         self.combine = combine
         self.outputs = len(self.prompts) if combine is None else combine.shape[0]
         self.latency_samples = segment_samples - 1
@@ -92,11 +113,15 @@ class WindowedStream:
         return self._out.pop()
 
     def _window(self, window: np.ndarray) -> None:
-        out = combine_sources(self.backend.separate(window, self.prompts), self.combine)
-        self._acc += out * self.weights
-        self._wsum += self.weights
-        # Samples before the next window's start get no more contributions: they are final.
-        self._out.push((self._acc[..., : self.stride] / self._wsum[: self.stride]).astype(np.float32))
+        if self.last_start is None or self._start <= self.last_start:
+            out = combine_sources(self.backend.separate(window, self.prompts), self.combine)
+            self._acc += out * self.weights
+            self._wsum += self.weights
+        # Samples before the next window's start get no more contributions: they are final
+        # (samples no window covered lie past the end of the input: they come out as zeros).
+        acc, wsum = self._acc[..., : self.stride], self._wsum[: self.stride]
+        final = np.divide(acc, wsum, out=np.zeros_like(acc), where=wsum > 0)
+        self._out.push(final.astype(np.float32))
         self._acc = np.concatenate([self._acc[..., self.stride :], np.zeros_like(self._acc[..., : self.stride])], -1)
         self._wsum = np.concatenate([self._wsum[self.stride :], np.zeros(self.stride)])
         self._start += self.stride
@@ -110,15 +135,17 @@ def separate_offline(
     segment_samples: int,
     overlap_samples: int,
     combine: np.ndarray | None = None,
+    blend: str = "crossfade",
     progress: Progress | None = None,
 ) -> np.ndarray:
     """Separate a whole ``(B, N)`` clip into ``(B, K, N)``; clips longer than one segment go in windows.
 
     Args:
         combine: ``(K, S)`` matrix mixing the sources of each window (None: ``K = S``, all sources).
+        blend: how overlapping windows combine (``BLENDS``).
         progress: called after each window with (samples done, total samples).
     """
-    check_windows(segment_samples, overlap_samples)
+    window_weights(segment_samples, overlap_samples, blend)  # checks the windows and the blend
     total = mix.shape[-1]
     if total <= segment_samples:
         out = combine_sources(backend.separate(mix, prompts), combine)
@@ -132,6 +159,8 @@ def separate_offline(
         segment_samples=segment_samples,
         overlap_samples=overlap_samples,
         combine=combine,
+        blend=blend,
+        length=total,
     )
     logger.debug("offline: %d samples in windows of %d, stride %d", total, segment_samples, stream.stride)
     return run_to_end(stream.push, mix, stream.latency_samples, stream.stride, progress)

@@ -16,7 +16,7 @@ import onnxruntime as ort
 
 from fastuss_fx.prompts import prompt_ids
 from fastuss_fx.runtime.session import make_session
-from fastuss_fx.runtime.stream_state import fixed_dimensions, initial_stream_state
+from fastuss_fx.runtime.stream_state import PromptState, fixed_dimensions, initial_stream_state
 
 
 def read_manifest(folder: str | Path) -> dict:
@@ -56,6 +56,7 @@ class OnnxBackend:
         self.causal = False
         self.latency_samples = 0
         self.session = make_session(Path(folder) / self.manifest["offline"]["file"], threads, providers)
+        self.input_names = {i.name for i in self.session.get_inputs()}  # the reference layout has no occurrences
 
     def separate(self, mix: np.ndarray, prompts: Sequence[str]) -> np.ndarray:
         """``(B, N)`` float32 -> ``(B, S, N)`` float32, one row (channel) at a time.
@@ -64,12 +65,8 @@ class OnnxBackend:
         window and 2 prompts); running rows one by one keeps stereo at that bound.
         """
         kinds, occurrences = prompt_id_arrays(prompts, 1)
-        rows = [
-            self.session.run(
-                None, {"mix": np.ascontiguousarray(row[None], np.float32), "kinds": kinds, "occurrences": occurrences}
-            )[0]
-            for row in mix
-        ]
+        ids = {k: v for k, v in (("kinds", kinds), ("occurrences", occurrences)) if k in self.input_names}
+        rows = [self.session.run(None, {"mix": np.ascontiguousarray(row[None], np.float32), **ids})[0] for row in mix]
         return np.concatenate(rows, axis=0)
 
 
@@ -111,7 +108,7 @@ class OnnxStreamingBackend:
         self.hop_samples = self.step_samples  # the protocol's stream granularity
         self.stream_delay_samples = int(entry["stream_delay_samples"])
         self.latency_samples = self.stream_delay_samples + self.step_samples - 1
-        self.prompt_table = np.load(folder / entry["prompt_vectors_file"])
+        self.prompt_state = PromptState(entry, folder)
         self.step_file = folder / (entry["int8"] if int8 else entry)["step_file"]
         self.threads, self.providers = threads, providers
         self._prompt_slot = [item["name"] for item in entry["state"]].index("prompt_vectors")
@@ -134,7 +131,7 @@ class OnnxStreamingBackend:
         """
         kinds, occurrences = prompt_id_arrays(prompts, batch_size)
         self.session_for(*kinds.shape)
-        return initial_stream_state(self.entry, self.prompt_table, kinds, occurrences)
+        return initial_stream_state(self.entry, self.prompt_state, kinds, occurrences)
 
     def stream(self, chunk: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         """``(B, k * hop)`` -> ``(B, S, k * hop)``; runs the step graph once per ``step_samples``."""

@@ -17,9 +17,9 @@ def test_bf16_autocast_keeps_fused_attention_in_float32(name, monkeypatch):
     dtypes = []
     fused = F.scaled_dot_product_attention
 
-    def spy(q, k, v, attn_mask=None):
+    def spy(q, k, v, attn_mask=None, scale=None):
         dtypes.append((q.dtype, k.dtype, v.dtype, None if attn_mask is None else attn_mask.dtype))
-        return fused(q, k, v, attn_mask=attn_mask)
+        return fused(q, k, v, attn_mask=attn_mask, scale=scale)
 
     monkeypatch.setattr(blocks.F, "scaled_dot_product_attention", spy)
     with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -44,7 +44,9 @@ def test_counter_agrees_unfused_and_at_odd_lengths(name):
 
 def test_variant_names_are_true_to_their_complexity():
     rows = {r.name: r for r in map(complexity, map(load_variant, list_variants()))}
-    assert abs(rows["tuss-medium"].gmacs_per_s - 42.8) <= 0.05 * 42.8
+    assert (
+        abs(rows["tuss-medium"].gmacs_per_s - 47.2) <= 0.05 * 47.2
+    )  # the official medium (tests/model/test_reference)
     assert 9e6 <= rows["tuss-medium"].params <= 13e6
     for name in ("fastuss-11.7g", "fastuss-8.3g", "fastuss-4.7g", "fastuss-4.6g"):
         budget = float(re.search(r"(\d+\.\d+)g", name).group(1))
