@@ -40,3 +40,20 @@ def available_cpus(root: Path = CGROUP_ROOT) -> int:
     if limit is not None:
         count = min(count, math.ceil(limit))
     return max(1, count)
+
+
+def bf16_support(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """How this x86 CPU runs bfloat16 matrix products: ``native`` (AVX512-BF16 or AMX), ``emulated``
+    (AVX-512 without them: converted on the fly), ``none`` (AVX2 only: several times slower than
+    float32), or ``unknown`` (no /proc/cpuinfo, or not x86)."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return "unknown"
+    line = next((row for row in text.splitlines() if row.startswith("flags")), "")
+    flags = set(line.partition(":")[2].split())
+    if not flags or "avx2" not in flags and "avx512f" not in flags:
+        return "unknown"
+    if flags & {"avx512_bf16", "amx_bf16"}:
+        return "native"
+    return "emulated" if {"avx512f", "avx512bw"} <= flags else "none"

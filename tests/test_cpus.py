@@ -41,3 +41,34 @@ def test_sessions_use_the_cpus_this_process_may_run_on(tmp_path, monkeypatch):
     monkeypatch.setattr(cpus, "cgroup_cpu_limit", lambda root=None: None)
     session = make_session(path)
     assert session.get_session_options().intra_op_num_threads == 1
+
+
+@pytest.mark.parametrize(
+    ("flags", "support"),
+    [
+        ("fpu sse avx avx2 fma", "none"),  # AMD EPYC / Haswell class: bf16 would be a silent slowdown
+        ("avx avx2 avx512f avx512bw avx512_vnni", "emulated"),
+        ("avx2 avx512f avx512bw avx512_bf16", "native"),
+        ("avx2 amx_bf16 amx_tile", "native"),
+        ("fp asimd", "unknown"),  # not x86
+    ],
+)
+def test_bf16_support_from_the_cpu_flags(tmp_path, flags, support):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+    assert cpus.bf16_support(cpuinfo) == support
+    assert cpus.bf16_support(tmp_path / "missing") == "unknown"
+
+
+def test_bf16_training_falls_back_to_fp32_where_it_would_be_slow(monkeypatch, caplog):
+    import torch
+
+    from fastuss_fx.train import loop
+    from fastuss_fx.train.config import TrainConfig
+
+    cfg = TrainConfig(precision="bf16")
+    monkeypatch.setattr(loop, "bf16_support", lambda: "none")
+    assert loop.precision_for_this_cpu(cfg, torch.device("cpu")).precision == "fp32"
+    assert "training in fp32 instead" in caplog.text
+    monkeypatch.setattr(loop, "bf16_support", lambda: "native")
+    assert loop.precision_for_this_cpu(cfg, torch.device("cpu")).precision == "bf16"

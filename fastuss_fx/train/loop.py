@@ -36,6 +36,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from fastuss_fx.cpus import bf16_support
 from fastuss_fx.data.dataset import Batch, MixtureStream, validation_batches
 from fastuss_fx.data.manifest import ClipStore
 from fastuss_fx.data.mixer import Mixer
@@ -80,6 +81,27 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Adam
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999))
+
+
+def precision_for_this_cpu(cfg: TrainConfig, device: torch.device) -> TrainConfig:
+    """``cfg`` with ``precision`` fp32 where bf16 on this CPU would be a silent slowdown (no AVX-512:
+    bfloat16 products several times slower than float32), saying so; a warning where bf16 runs
+    emulated (AVX-512 without AVX512-BF16/AMX: measure with ``fastuss bench --train``)."""
+    if device.type != "cpu" or cfg.precision != "bf16":
+        return cfg
+    support = bf16_support()
+    if support == "none":
+        logger.warning(
+            "--precision bf16: this CPU has no AVX-512 or bf16 instructions, so bfloat16 products run several "
+            "times slower than float32; training in fp32 instead"
+        )
+        return replace(cfg, precision="fp32")
+    if support == "emulated":
+        logger.warning(
+            "--precision bf16: this CPU has no bf16 instructions (AVX512-BF16/AMX); bfloat16 is emulated and may "
+            "be slower than fp32 (compare: fastuss bench --train --train-precision fp32 bf16)"
+        )
+    return cfg
 
 
 def autocast_for(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
@@ -317,6 +339,7 @@ def train(cfg: TrainConfig, model: torch.nn.Module | None = None) -> dict[str, A
         )
     budget = TimeBudget(cfg.time_budget)  # the clock starts before anything else
     context = distributed.setup(cfg.device)
+    cfg = precision_for_this_cpu(cfg, context.device)
     try:
         with StopSignals() as signals:
             return _train(cfg, context, model, budget, signals)
