@@ -7,10 +7,9 @@ import os
 from pathlib import Path
 
 import pytest
-from serve_helpers import RATE, Client, browser_missing, chrome, start, tone
+from serve_helpers import RATE, Client, browser_missing, chrome, serving, tiny_config, tone
 
 from fastuss_fx.io import write_audio
-from fastuss_fx.serve import ServeConfig
 
 
 @pytest.fixture
@@ -24,20 +23,8 @@ def folder(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def server(folder: Path, tmp_path: Path):
-    config = ServeConfig(
-        folder=folder,
-        work=tmp_path / "work",
-        port=0,
-        engine="torch",
-        model="tiny",
-        allow_untrained=True,
-        max_upload_bytes=2_000_000,
-    )
-    srv, thread = start(config)
-    yield srv
-    srv.shutdown()
-    srv.close()
-    thread.join(5)
+    with serving(tiny_config(folder, tmp_path / "work", max_upload_bytes=2_000_000)) as srv:
+        yield srv
 
 
 @pytest.fixture

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +74,23 @@ def start(config: ServeConfig):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     return server, thread
+
+
+@contextlib.contextmanager
+def serving(config: ServeConfig) -> Iterator:
+    """A server for ``config`` in a thread, shut down and closed on exit."""
+    server, thread = start(config)
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.close()
+        thread.join(5)
+
+
+def tiny_config(folder: Path, work: Path, **settings) -> ServeConfig:
+    """The tests' server settings: the tiny untrained model on the torch engine, any port."""
+    return ServeConfig(folder=folder, work=work, port=0, engine="torch", model="tiny", allow_untrained=True, **settings)
 
 
 def handler_threads() -> int:

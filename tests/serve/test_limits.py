@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from serve_helpers import RATE, Client, start, tone
+from serve_helpers import RATE, Client, serving, tiny_config, tone
 
 from fastuss_fx.io import write_audio
 from fastuss_fx.serve import ServeConfig, make_server
@@ -25,22 +25,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 @pytest.fixture
 def small_server(folder: Path, tmp_path: Path):
-    config = ServeConfig(
-        folder=folder,
-        work=tmp_path / "work",
-        port=0,
-        engine="torch",
-        model="tiny",
-        allow_untrained=True,
-        max_uploads=2,
-        max_jobs=2,
-        max_processors=2,
-    )
-    server, thread = start(config)
-    yield server
-    server.shutdown()
-    server.close()
-    thread.join(5)
+    with serving(tiny_config(folder, tmp_path / "work", max_uploads=2, max_jobs=2, max_processors=2)) as server:
+        yield server
 
 
 def test_kept_drops_the_least_recently_used_but_never_a_pinned_item():

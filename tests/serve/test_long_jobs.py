@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from serve_helpers import MICRO, Client, handler_threads, settle, start, worker_threads
+from serve_helpers import MICRO, Client, handler_threads, serving, settle, worker_threads
 
 from fastuss_fx.io import write_audio
 from fastuss_fx.serve import ServeConfig
@@ -39,11 +39,8 @@ def long_server(tmp_path: Path):
         allow_untrained=True,
         idle_timeout=0.5,
     )
-    server, thread = start(config)
-    yield server
-    server.shutdown()
-    server.close()
-    thread.join(5)
+    with serving(config) as server:
+        yield server
 
 
 def watch(client: Client, job_id: str, until: float = 1.1, timeout: float = 120.0) -> tuple[list[float], dict]:
